@@ -1,0 +1,142 @@
+{#-
+    The RTT week-band distribution (SPEC §3.1, §6, §12).
+
+    The raw layer keeps the published bands as columns: 104 closed one-week bands (gt_00_to_01_weeks …
+    gt_103_to_104_weeks) and two open bands, gt_52_weeks (files before April 2021, 53 bands) and gt_104_weeks
+    (files from April 2021, 105 bands). Bands are summed over commissioners while still columns, then the
+    distribution is kept compact as one list per row (SPEC §12): never one row per band.
+-#}
+
+{% macro rtt_closed_band_columns(first_week=0, last_week=104) -%}
+    {%- set columns = [] -%}
+    {%- for week in range(first_week, last_week) -%}
+        {%- do columns.append('gt_%02d_to_%02d_weeks' % (week, week + 1)) -%}
+    {%- endfor -%}
+    {{- return(columns) -}}
+{%- endmacro %}
+
+{% macro rtt_band_columns() -%}
+    {{- return(rtt_closed_band_columns() + ['gt_52_weeks', 'gt_104_weeks']) -}}
+{%- endmacro %}
+
+{#- Sum of the bands above `weeks` weeks; null when the layout does not publish them (before April 2021). -#}
+{% macro rtt_waiting_over(weeks, band_layout='band_layout') -%}
+    {%- if weeks == 52 -%}
+    ({% for column in rtt_closed_band_columns(52, 104) %}{{ column }} + {% endfor %}gt_104_weeks + gt_52_weeks)
+    {%- else -%}
+    case when {{ band_layout }} = 105 then
+        ({% for column in rtt_closed_band_columns(weeks, 104) %}{{ column }} + {% endfor %}gt_104_weeks)
+    end
+    {%- endif -%}
+{%- endmacro %}
+
+{% macro rtt_waiting_within(weeks) -%}
+    ({% for column in rtt_closed_band_columns(0, weeks) %}{{ column }}{% if not loop.last %} + {% endif %}{% endfor %})
+{%- endmacro %}
+
+{#- The distribution as one list, in the order it was published: the last element is the open band. -#}
+{% macro rtt_wait_band_list(band_layout='band_layout') -%}
+    case
+        when {{ band_layout }} = 53
+            then list_value({% for column in rtt_closed_band_columns(0, 52) %}{{ column }}, {% endfor %}gt_52_weeks)
+        else list_value({% for column in rtt_closed_band_columns(0, 104) %}{{ column }}, {% endfor %}gt_104_weeks)
+    end
+{%- endmacro %}
+
+{#- Running totals of a band list: element k is the number waiting up to the end of band k. -#}
+{% macro rtt_cumulative(bands) -%}
+    list_transform({{ bands }}, (count_in_band, band) -> list_sum({{ bands }}[1:band]))
+{%- endmacro %}
+
+{#-
+    Percentile p (0 < p < 1) of a wait distribution held as a list of weekly band counts (and its running
+    totals), with linear interpolation within the band: the rank r = p × total falls in the first band k whose
+    running total reaches r, and the wait is (k − 1) + (r − running total before k) ÷ count in k weeks. When r
+    falls in the open last band (above 52 or 104 weeks) its lower bound is returned: the wait is at least that.
+-#}
+{% macro rtt_wait_percentile(bands, cumulative, p) -%}
+    {%- set rank_wanted = '(' ~ p ~ ' * ' ~ cumulative ~ '[-1])' -%}
+    {%- set band = 'list_position(list_transform(' ~ cumulative ~ ', running -> running >= ' ~ rank_wanted ~ '), true)' -%}
+    case
+        when coalesce({{ cumulative }}[-1], 0) = 0 then null
+        when {{ band }} = len({{ bands }}) then cast(len({{ bands }}) - 1 as double)
+        else {{ band }} - 1
+            + ({{ rank_wanted }} - coalesce({{ cumulative }}[{{ band }} - 1], 0)) / {{ bands }}[{{ band }}]
+    end
+{%- endmacro %}
+
+{#-
+    Aggregates that turn rows of int_rtt__provider_month_bands (one per RTT part) into one row of measures'
+    inputs: the Part_2 waiting-list bands, Part_2A, Part_3 clock starts and Part_1A + Part_1B clock stops.
+    Used with whatever grouping the caller needs (a trust, or a collaborative's members).
+-#}
+{% macro rtt_pivot_parts(relation_alias) -%}
+    max({{ relation_alias }}.band_layout) as band_layout,
+    {%- for column in rtt_band_columns() %}
+    cast(sum(case when {{ relation_alias }}.rtt_part_type = 'Part_2' then {{ relation_alias }}.{{ column }} end) as bigint)
+        as {{ column }},
+    {%- endfor %}
+    cast(sum(case when {{ relation_alias }}.rtt_part_type = 'Part_2A' then {{ relation_alias }}.total_all end) as bigint)
+        as incomplete_pathways_with_dta,
+    cast(sum(case when {{ relation_alias }}.rtt_part_type = 'Part_3' then {{ relation_alias }}.total_all end) as bigint)
+        as clock_starts,
+    cast(sum(case when {{ relation_alias }}.rtt_part_type = 'Part_1A' then {{ relation_alias }}.total_all end) as bigint)
+        as admitted_clock_stops,
+    cast(sum(case when {{ relation_alias }}.rtt_part_type = 'Part_1B' then {{ relation_alias }}.total_all end) as bigint)
+        as non_admitted_clock_stops
+{%- endmacro %}
+
+{#- Waiting-list measures from the pivoted Part_2 bands (a row where no Part_2 was published gives nulls). -#}
+{% macro rtt_waiting_measures() -%}
+    {{ rtt_waiting_within(18) }} as within_18_weeks,
+    {{ rtt_waiting_over(52) }} as over_52_weeks,
+    {{ rtt_waiting_over(65) }} as over_65_weeks,
+    {{ rtt_waiting_over(78) }} as over_78_weeks,
+    {{ rtt_waiting_over(104) }} as over_104_weeks,
+    {{ rtt_wait_percentile('wait_bands', 'wait_bands_cumulative', 0.5) }} as median_wait_weeks,
+    {{ rtt_wait_percentile('wait_bands', 'wait_bands_cumulative', 0.92) }} as p92_wait_weeks
+{%- endmacro %}
+
+{#-
+    The rtt_* metrics of the catalogue (SPEC §6) as a list of structs, to be unnested into one row per metric.
+    numerator / denominator are what a total across organisations adds up; value is what a person reads.
+-#}
+{% macro rtt_metric_structs() -%}
+    {%- set counts = [
+        ('rtt_incomplete_pathways', 'incomplete_pathways', 'null'),
+        ('rtt_over_52_weeks', 'over_52_weeks', 'incomplete_pathways'),
+        ('rtt_over_65_weeks', 'over_65_weeks', 'incomplete_pathways'),
+        ('rtt_over_78_weeks', 'over_78_weeks', 'incomplete_pathways'),
+        ('rtt_over_104_weeks', 'over_104_weeks', 'incomplete_pathways'),
+        ('rtt_clock_starts', 'clock_starts', 'null'),
+        ('rtt_clock_stops', 'clock_stops', 'null'),
+    ] -%}
+    [
+        {%- for metric_code, numerator, denominator in counts %}
+        {
+            metric_code: '{{ metric_code }}',
+            numerator: cast({{ numerator }} as double),
+            denominator: cast({{ denominator }} as double),
+            value: cast({{ numerator }} as double)
+        },
+        {%- endfor %}
+        {
+            metric_code: 'rtt_pct_within_18_weeks',
+            numerator: cast(within_18_weeks as double),
+            denominator: cast(incomplete_pathways as double),
+            value: 100.0 * within_18_weeks / nullif(incomplete_pathways, 0)
+        },
+        {
+            metric_code: 'rtt_median_wait_weeks',
+            numerator: cast(null as double),
+            denominator: cast(incomplete_pathways as double),
+            value: median_wait_weeks
+        },
+        {
+            metric_code: 'rtt_p92_wait_weeks',
+            numerator: cast(null as double),
+            denominator: cast(incomplete_pathways as double),
+            value: p92_wait_weeks
+        }
+    ]
+{%- endmacro %}

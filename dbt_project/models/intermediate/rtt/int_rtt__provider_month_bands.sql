@@ -1,0 +1,50 @@
+{#-
+    RTT counts summed over commissioners (SPEC §3.1: a provider appears once per commissioner) and mapped
+    through successions to the organisation that carries the provider's history, one row per organisation,
+    treatment function, RTT part and month, plus treatment_function_code 'ALL' for the trust total.
+    The trust total is the sum of the detail rows: the pre-summed C_999 rows are left out, never added (the
+    file contract has already checked that C_999 equals the detail).
+    Bands stay columns here so that summing stays a plain vectorised sum (SPEC §12).
+-#}
+with full_extract as (
+    select * from {{ ref('stg_rtt__full_extract') }}
+),
+
+current_codes as (
+    select * from {{ ref('int_organisations__current_code') }}
+),
+
+detail_rows as (
+    select
+        full_extract.*,
+        coalesce(current_codes.current_org_code, full_extract.provider_org_code) as org_code
+    from full_extract
+    left join current_codes
+        on full_extract.provider_org_code = current_codes.org_code
+    where not full_extract.is_total_row
+)
+
+select
+    period_month,
+    org_code,
+    case when grouping(treatment_function_code) = 1 then 'ALL' else treatment_function_code end
+        as treatment_function_code,
+    case
+        when grouping(treatment_function_code) = 1 then 'All treatment functions'
+        else any_value(treatment_function_name)
+    end as treatment_function_name,
+    rtt_part_type,
+    max(band_layout) as band_layout,
+    count(distinct commissioner_org_code) as commissioner_count,
+    list_sort(list_distinct(list(provider_org_code))) as reported_org_codes,
+    {%- for column in rtt_band_columns() %}
+    cast(sum({{ column }}) as bigint) as {{ column }},
+    {%- endfor %}
+    cast(sum(total) as bigint) as total,
+    cast(sum(patients_with_unknown_clock_start_date) as bigint) as patients_with_unknown_clock_start_date,
+    cast(sum(total_all) as bigint) as total_all
+from detail_rows
+group by grouping sets (
+    (period_month, org_code, treatment_function_code, rtt_part_type),
+    (period_month, org_code, rtt_part_type)
+)

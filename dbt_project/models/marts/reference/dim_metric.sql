@@ -1,0 +1,9 @@
+select
+    metric_code,
+    metric_name,
+    source,
+    unit,
+    better,
+    applies_to_org_type,
+    definition
+from {{ ref('stg_reference__metrics') }}

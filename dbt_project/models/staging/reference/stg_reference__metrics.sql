@@ -1,0 +1,13 @@
+with metrics as (
+    select * from {{ ref('metrics') }}
+)
+
+select
+    lower(trim(metric_code)) as metric_code,
+    trim(metric_name) as metric_name,
+    lower(trim(source)) as source,
+    lower(trim(unit)) as unit,
+    lower(trim(better)) as better,
+    lower(trim(applies_to_org_type)) as applies_to_org_type,
+    definition
+from metrics
