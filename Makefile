@@ -1,0 +1,38 @@
+# The two commands of the README: `make run` and `make test`. Each creates .venv and installs the project into
+# it when missing (or when pyproject.toml changed), then does its job. Only Python 3.11 and git are needed.
+
+PYTHON ?= $(shell command -v python3.11 || command -v python3)
+VENV := .venv
+BIN := $(VENV)/bin
+INSTALLED := $(VENV)/.installed
+
+.PHONY: run test samples dagster lint clean
+
+$(INSTALLED): pyproject.toml
+	@test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
+	$(BIN)/python -m pip install --quiet --upgrade pip
+	$(BIN)/python -m pip install --quiet -e '.[dev]'
+	@touch $(INSTALLED)
+
+## run: the whole pipeline on the bundled samples (offline); prints where the serving database is
+run: $(INSTALLED)
+	$(BIN)/collab-benefits run
+
+## test: every test (pytest: unit, dbt, and the whole pipeline on real files)
+test: $(INSTALLED)
+	$(BIN)/python -m pytest
+
+## samples: (re)generate the bundled synthetic sample files into seeds/samples
+samples: $(INSTALLED)
+	$(BIN)/python -m orchestration.samples --out seeds/samples
+
+## dagster: the Dagster UI over the same assets, partitions, checks and schedules
+dagster: $(INSTALLED)
+	$(BIN)/dagster dev -m orchestration.definitions
+
+lint: $(INSTALLED)
+	$(BIN)/ruff check orchestration tests
+	$(BIN)/ruff format --check orchestration tests
+
+clean:
+	rm -rf warehouse seeds/samples dbt_project/target dbt_project/logs

@@ -1,0 +1,45 @@
+"""The dbt project as Dagster assets: every model, seed and test, with dbt sources keyed to the raw assets
+(source ``rtt.full_extract`` ↔ asset ``["rtt", "full_extract"]``) so lineage runs from file to mart."""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+from dagster import AssetExecutionContext
+from dagster_dbt import DbtCliResource, DbtProject, dbt_assets
+
+from orchestration.resources import DBT_PROJECT_DIR, WarehouseResource
+
+dbt_project = DbtProject(project_dir=DBT_PROJECT_DIR, profiles_dir=DBT_PROJECT_DIR)
+
+
+def _manifest_is_stale(project: DbtProject) -> bool:
+    """True when a model, macro, seed or setting changed after the manifest was written."""
+    manifest = project.manifest_path
+    if not manifest.exists():
+        return True
+    built = manifest.stat().st_mtime
+    watched = [DBT_PROJECT_DIR / "dbt_project.yml", DBT_PROJECT_DIR / "profiles.yml"]
+    for folder in ("models", "macros", "tests"):
+        watched.extend((DBT_PROJECT_DIR / folder).rglob("*"))
+    watched.extend((DBT_PROJECT_DIR.parent / "seeds" / "reference").glob("*.csv"))
+    return any(path.is_file() and path.stat().st_mtime > built for path in watched)
+
+
+def prepare_manifest(project: DbtProject = dbt_project) -> Path:
+    """Parse the project when its manifest is missing or older than its sources (``dbt parse``, a few seconds)."""
+    if _manifest_is_stale(project):
+        project.preparer.prepare(project)
+    return project.manifest_path
+
+
+prepare_manifest()
+
+
+@dbt_assets(manifest=dbt_project.manifest_path, project=dbt_project)
+def warehouse_dbt_models(context: AssetExecutionContext, dbt: DbtCliResource, warehouse: WarehouseResource):
+    """Seeds, staging, attribution and marts, built and tested in the build database (dbt tests block publish)."""
+    # dbt reads the build database's path from its profile's env_var; the subprocess inherits os.environ.
+    os.environ["COLLAB_BUILD_DB"] = str(warehouse.build_db_path)
+    yield from dbt.cli(["build"], context=context, target_path=warehouse.dbt_target_path).stream()

@@ -1,0 +1,78 @@
+"""Publishing: validated marts copied from the build database into the serving database, swapped atomically.
+
+Superset and reports open ``serving.duckdb`` read-only. DuckDB allows one writer or many readers, so the
+pipeline never writes that file in place: it writes a new file beside it, checkpoints and fsyncs it, and renames
+it over the old one (``os.replace`` is atomic on POSIX). A reader holding the old file keeps reading the old
+inode; a reader opening after the rename sees the new one; nobody sees half a publication. A run that fails or
+is killed before the rename leaves the previous serving file exactly as it was.
+"""
+
+from __future__ import annotations
+
+import os
+import uuid
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from pathlib import Path
+
+import duckdb
+
+#: Schemas of the build database whose tables are served. Staging and intermediate models, the raw layer and
+#: anything patient-level never leave the build database.
+SERVED_SCHEMAS: tuple[str, ...] = ("marts",)
+
+
+@dataclass(frozen=True)
+class Publication:
+    serving_path: Path
+    tables: dict[str, int]
+    published_at: datetime
+    run_id: str
+
+
+def _fsync(path: Path) -> None:
+    fd = os.open(path, os.O_RDONLY)
+    try:
+        os.fsync(fd)
+    finally:
+        os.close(fd)
+
+
+def publish_serving_database(build_db: Path, serving_db: Path, run_id: str | None = None) -> Publication:
+    """Copy every served table from ``build_db`` into a new file and swap it in as ``serving_db``."""
+    run_id = run_id or uuid.uuid4().hex
+    serving_db.parent.mkdir(parents=True, exist_ok=True)
+    staging = serving_db.with_name(f".{serving_db.name}.{run_id}.publishing")
+    staging.unlink(missing_ok=True)
+    published_at = datetime.now(UTC).replace(tzinfo=None)
+    tables: dict[str, int] = {}
+    try:
+        con = duckdb.connect(str(staging))
+        try:
+            con.execute(f"attach '{build_db}' as build (read_only)")
+            served = con.execute(
+                "select table_schema, table_name from duckdb_tables() "
+                f"where database_name = 'build' and table_schema in ({', '.join('?' for _ in SERVED_SCHEMAS)}) "
+                "order by table_name",
+                list(SERVED_SCHEMAS),
+            ).fetchall()
+            if not served:
+                raise RuntimeError(f"{build_db} holds no marts to publish: the dbt build has not run")
+            for schema, table in served:
+                con.execute(f'create table main."{table}" as select * from build."{schema}"."{table}"')
+                tables[table] = con.execute(f'select count(*) from main."{table}"').fetchone()[0]
+            con.execute(
+                "create table main._publication as select ? as run_id, ? as published_at, ? as table_count",
+                [run_id, published_at, len(tables)],
+            )
+            con.execute("detach build")
+            con.execute("checkpoint")
+        finally:
+            con.close()
+        _fsync(staging)
+        os.replace(staging, serving_db)
+        _fsync(serving_db.parent)
+    finally:
+        staging.unlink(missing_ok=True)
+        staging.with_name(staging.name + ".wal").unlink(missing_ok=True)
+    return Publication(serving_path=serving_db, tables=tables, published_at=published_at, run_id=run_id)

@@ -1,0 +1,75 @@
+"""Configuration in one typed place: where the sources are read from and where the warehouse is written.
+
+Both come from the environment with safe local defaults, so `dagster dev`, the CLI and the tests agree:
+``COLLAB_SOURCES_DIR`` (default: the bundled samples, ``seeds/samples``) and ``COLLAB_WAREHOUSE_DIR``
+(default: ``warehouse/`` in the repository).
+"""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+import duckdb
+from dagster import ConfigurableResource
+from pydantic import Field
+
+REPO_ROOT = Path(__file__).resolve().parent.parent
+BUNDLED_SAMPLES_DIR = REPO_ROOT / "seeds" / "samples"
+DEFAULT_WAREHOUSE_DIR = REPO_ROOT / "warehouse"
+EXPECTATIONS_DIR = REPO_ROOT / "expectations"
+DBT_PROJECT_DIR = REPO_ROOT / "dbt_project"
+
+#: The sources the warehouse knows, each read from ``<sources_dir>/<source>/``.
+SOURCES: tuple[str, ...] = ("rtt",)
+
+
+def default_sources_dir() -> Path:
+    return Path(os.environ.get("COLLAB_SOURCES_DIR") or BUNDLED_SAMPLES_DIR).resolve()
+
+
+def default_warehouse_dir() -> Path:
+    return Path(os.environ.get("COLLAB_WAREHOUSE_DIR") or DEFAULT_WAREHOUSE_DIR).resolve()
+
+
+class WarehouseResource(ConfigurableResource):
+    """The build database (one writer), the serving database (many readers) and the quarantine folder."""
+
+    sources_dir: str = Field(default_factory=lambda: str(default_sources_dir()))
+    warehouse_dir: str = Field(default_factory=lambda: str(default_warehouse_dir()))
+
+    @property
+    def sources_path(self) -> Path:
+        return Path(self.sources_dir)
+
+    @property
+    def warehouse_path(self) -> Path:
+        return Path(self.warehouse_dir)
+
+    @property
+    def build_db_path(self) -> Path:
+        return self.warehouse_path / "build.duckdb"
+
+    @property
+    def serving_db_path(self) -> Path:
+        return self.warehouse_path / "serving.duckdb"
+
+    @property
+    def quarantine_path(self) -> Path:
+        return self.warehouse_path / "quarantine"
+
+    @property
+    def dbt_target_path(self) -> Path:
+        return self.warehouse_path / "dbt_target"
+
+    def source_folder(self, source: str) -> Path:
+        return self.sources_path / source
+
+    @property
+    def moves_rejected_files(self) -> bool:
+        """Bad files are moved out of a landing folder, but only copied out of the bundled samples."""
+        return self.sources_path.resolve() != BUNDLED_SAMPLES_DIR.resolve()
+
+    def connect_build(self) -> duckdb.DuckDBPyConnection:
+        self.warehouse_path.mkdir(parents=True, exist_ok=True)
+        return duckdb.connect(str(self.build_db_path))
