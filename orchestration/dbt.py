@@ -1,15 +1,20 @@
 """The dbt project as Dagster assets: every model, seed and test, with dbt sources keyed to the raw assets
 (source ``rtt.full_extract`` ↔ asset ``["rtt", "full_extract"]``) so lineage runs from file to mart."""
 
-from __future__ import annotations
 
 import os
+import sys
 from pathlib import Path
 
 from dagster import AssetExecutionContext
 from dagster_dbt import DbtCliResource, DbtProject, dbt_assets
 
 from orchestration.resources import DBT_PROJECT_DIR, WarehouseResource
+
+# dbt is installed beside this Python (the project's .venv); make it findable even when .venv is not activated.
+_VENV_BIN = str(Path(sys.executable).parent)
+if _VENV_BIN not in os.environ.get("PATH", "").split(os.pathsep):
+    os.environ["PATH"] = os.pathsep.join([_VENV_BIN, os.environ.get("PATH", "")])
 
 dbt_project = DbtProject(project_dir=DBT_PROJECT_DIR, profiles_dir=DBT_PROJECT_DIR)
 

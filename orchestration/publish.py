@@ -51,10 +51,9 @@ def publish_serving_database(build_db: Path, serving_db: Path, run_id: str | Non
         try:
             con.execute(f"attach '{build_db}' as build (read_only)")
             served = con.execute(
-                "select table_schema, table_name from duckdb_tables() "
-                f"where database_name = 'build' and table_schema in ({', '.join('?' for _ in SERVED_SCHEMAS)}) "
-                "order by table_name",
-                list(SERVED_SCHEMAS),
+                "select schema_name, table_name from duckdb_tables() "
+                "where database_name = 'build' and list_contains(?, schema_name) order by table_name",
+                [list(SERVED_SCHEMAS)],
             ).fetchall()
             if not served:
                 raise RuntimeError(f"{build_db} holds no marts to publish: the dbt build has not run")

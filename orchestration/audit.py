@@ -1,0 +1,76 @@
+"""The audit schema of the build database: what each run rejected and which loads passed their contract.
+
+Rejections are kept per run so the CLI can say exactly which files failed and why, and the data-quality mart
+can show how far the data can be trusted.
+"""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime
+
+import duckdb
+
+from orchestration.raw import ContractViolation
+
+
+def ensure_audit_schema(con: duckdb.DuckDBPyConnection) -> None:
+    con.execute("create schema if not exists audit")
+    con.execute(
+        """
+        create table if not exists audit.file_rejections (
+            run_id varchar,
+            source varchar,
+            source_file varchar,
+            period_month date,
+            source_row bigint,
+            source_column varchar,
+            rule varchar,
+            message varchar,
+            quarantined_to varchar,
+            rejected_at timestamp
+        )
+        """
+    )
+    con.execute(
+        """
+        create table if not exists audit.contract_checks (
+            run_id varchar,
+            source varchar,
+            period_month date,
+            sha256 varchar,
+            passed boolean,
+            violations bigint,
+            checked_at timestamp
+        )
+        """
+    )
+
+
+def record_rejection(
+    con: duckdb.DuckDBPyConnection,
+    *,
+    run_id: str,
+    source: str,
+    source_file: str,
+    period_month,
+    violations: list[ContractViolation],
+    quarantined_to: str,
+) -> None:
+    ensure_audit_schema(con)
+    now = datetime.now(UTC).replace(tzinfo=None)
+    rows = [
+        (run_id, source, source_file, period_month, v.row, v.column, v.rule, v.message, quarantined_to, now)
+        for v in violations
+    ] or [(run_id, source, source_file, period_month, None, None, "unreadable", "rejected", quarantined_to, now)]
+    con.executemany("insert into audit.file_rejections values (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)", rows)
+
+
+def rejections_for_run(con: duckdb.DuckDBPyConnection, run_id: str) -> list[dict]:
+    ensure_audit_schema(con)
+    cursor = con.execute(
+        "select source, source_file, source_row, source_column, rule, message, quarantined_to "
+        "from audit.file_rejections where run_id = ? order by source, source_file, source_row nulls first",
+        [run_id],
+    )
+    names = [d[0] for d in cursor.description]
+    return [dict(zip(names, row, strict=True)) for row in cursor.fetchall()]

@@ -1,0 +1,253 @@
+"""Run a Great Expectations suite from ``expectations/<name>.json`` on a pandas frame and say what broke, where.
+
+The rules of a file contract live in the suite JSON, where they can be read and reviewed without reading Python;
+this module is the small, source-independent runner. GX validates the frame as a pandas batch in an ephemeral
+context (SPEC §11: its SQL datasource cannot validate DuckDB tables), once per file. Each failed expectation
+becomes :class:`ExpectationFailure` records and then :class:`~orchestration.raw.ContractViolation` records that
+name the file, the line, the column and the rule.
+
+Each expectation's ``meta`` in the suite carries ``rule`` (a short, stable rule id used in reason files) and
+``description`` (what the rule means, in words); the runner falls back to the GX expectation type.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import threading
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass
+from functools import cache, lru_cache
+from pathlib import Path
+from typing import Any
+
+import pandas as pd
+
+from orchestration.raw import MAX_ROWS_PER_RULE, ContractViolation
+
+#: Where suites live: ``<repo>/expectations/<name>.json``.
+EXPECTATIONS_DIR = Path(__file__).resolve().parent.parent / "expectations"
+
+
+@dataclass(frozen=True)
+class ExpectationFailure:
+    """One expectation that did not pass on one frame.
+
+    ``rows`` are index labels of the frame (line numbers, when the frame is indexed by line) of up to
+    ``max_rows`` offending rows, with their ``values``; ``unexpected_count`` counts them all. ``missing_columns``
+    lists the columns the expectation needs that the frame lacks (GX then raises instead of checking).
+    """
+
+    rule: str
+    description: str
+    expectation_type: str
+    columns: tuple[str, ...]
+    rows: tuple[Any, ...]
+    values: tuple[Any, ...]
+    unexpected_count: int
+    result: Mapping[str, Any]
+    missing_columns: tuple[str, ...] = ()
+    error: str | None = None
+
+    @property
+    def column(self) -> str | None:
+        return self.columns[0] if len(self.columns) == 1 else None
+
+
+_lock = threading.Lock()
+
+
+@lru_cache(maxsize=1)
+def _context():
+    """One ephemeral GX context per process (each new one leaves a temporary docs directory behind)."""
+    # GX logs at INFO while importing and on every context (docs directory, data sources): keep run logs clean.
+    logging.getLogger("great_expectations").setLevel(logging.WARNING)
+    import great_expectations as gx
+    from great_expectations.data_context.types.base import ProgressBarsConfig
+
+    logging.getLogger("great_expectations.data_context.types.base").setLevel(logging.WARNING)  # it sets INFO
+    context = gx.get_context(mode="ephemeral")
+    context.variables.progress_bars = ProgressBarsConfig(globally=False, metric_calculations=False)
+    return context
+
+
+@cache
+def _batch_definition(suite_name: str):
+    return (
+        _context()
+        .data_sources.add_pandas(f"{suite_name}_source")
+        .add_dataframe_asset(f"{suite_name}_frame")
+        .add_batch_definition_whole_dataframe("whole_frame")
+    )
+
+
+def load_suite(name: str, directory: Path | None = None):
+    """The ExpectationSuite saved as ``<directory>/<name>.json`` (GX 1.x serialisation)."""
+    _context()  # imports GX quietly
+    import great_expectations as gx
+
+    path = (directory or EXPECTATIONS_DIR) / f"{name}.json"
+    return gx.ExpectationSuite(**json.loads(path.read_text(encoding="utf-8")))
+
+
+def _expectation_columns(kwargs: Mapping[str, Any]) -> tuple[str, ...]:
+    if "column" in kwargs:
+        return (kwargs["column"],)
+    if "column_A" in kwargs:
+        return (kwargs["column_A"], kwargs["column_B"])
+    if "column_list" in kwargs and isinstance(kwargs["column_list"], list | tuple):
+        return tuple(kwargs["column_list"])
+    return ()
+
+
+def validate_frame(
+    frame: pd.DataFrame,
+    suite_name: str,
+    parameters: Mapping[str, Any] | None = None,
+    *,
+    directory: Path | None = None,
+    max_rows: int = MAX_ROWS_PER_RULE,
+) -> list[ExpectationFailure]:
+    """Validate ``frame`` against the suite ``suite_name``; return the expectations that failed ([] = passed).
+
+    ``parameters`` fills the suite's ``{"$PARAMETER": …}`` placeholders (values that depend on the file, such as
+    its month). Rows are reported by the frame's own index labels.
+    """
+    suite = load_suite(suite_name, directory)
+    # GX 1.x with pandas 3 misreports rows for a frame whose index is not 0..n-1: validate positions, map back.
+    labels = frame.index
+    positional = frame.reset_index(drop=True)
+    with _lock:
+        batch = _batch_definition(suite_name).get_batch(batch_parameters={"dataframe": positional})
+        validation = batch.validate(
+            suite,
+            expectation_parameters=dict(parameters or {}),
+            result_format={
+                "result_format": "SUMMARY",
+                "partial_unexpected_count": max_rows,
+                "return_unexpected_index_query": False,
+            },
+        )
+    present = set(positional.columns)
+    failures = []
+    for outcome in validation.results:
+        if outcome.success:
+            continue
+        config = outcome.expectation_config
+        meta = config.meta or {}
+        columns = _expectation_columns(config.kwargs)
+        result = outcome.result or {}
+        exception = outcome.exception_info or {}
+        error = None
+        if exception.get("raised_exception"):
+            error = exception.get("exception_message")
+        else:  # GX nests exceptions per metric when several are involved
+            for value in exception.values():
+                if isinstance(value, Mapping) and value.get("raised_exception"):
+                    error = value.get("exception_message")
+                    break
+        positions = result.get("partial_unexpected_index_list") or []
+        failures.append(
+            ExpectationFailure(
+                rule=meta.get("rule", config.type),
+                description=meta.get("description", config.type.replace("_", " ")),
+                expectation_type=config.type,
+                columns=columns,
+                rows=tuple(labels[int(position)] for position in positions),
+                values=tuple(result.get("partial_unexpected_list") or ()),
+                unexpected_count=int(result.get("unexpected_count") or len(positions)),
+                result=result,
+                missing_columns=tuple(column for column in columns if column not in present),
+                error=error,
+            )
+        )
+    return failures
+
+
+#: Explains one offending row of a failure: returns ``(column, message)`` pairs (one row can break a rule in
+#: several columns, e.g. a total row that disagrees with its detail in two week bands).
+RowExplainer = Callable[[ExpectationFailure, Any, Any], Sequence[tuple[str | None, str]]]
+
+
+def to_violations(
+    file: str,
+    failures: Sequence[ExpectationFailure],
+    *,
+    column_labels: Mapping[str, str] | None = None,
+    explain: Mapping[str, RowExplainer] | None = None,
+    table_explain: Mapping[str, Callable[[ExpectationFailure], Sequence[ContractViolation]]] | None = None,
+) -> list[ContractViolation]:
+    """Turn failures into violations naming ``file``, row (the frame's index label), column and rule.
+
+    ``column_labels`` maps the frame's column names to the names the file uses. ``explain`` (by rule id) writes a
+    specific message for an offending row; ``table_explain`` (by rule id) replaces a table-level failure (one
+    without rows, e.g. a wrong header) with its own violations. Rules without either get a generic message that
+    quotes the offending value. Beyond the listed rows, a final violation counts the rest.
+    """
+    labels = column_labels or {}
+    violations: list[ContractViolation] = []
+    for failure in failures:
+        shown = ", ".join(labels.get(column, column) for column in failure.columns) or None
+        if failure.error is not None:
+            violations.append(
+                ContractViolation(file, None, shown, failure.rule, f"the check could not run: {failure.error}")
+            )
+            continue
+        if table_explain and failure.rule in table_explain:
+            violations.extend(table_explain[failure.rule](failure))
+            continue
+        if not failure.rows:
+            observed = failure.result.get("observed_value")
+            violations.append(
+                ContractViolation(
+                    file,
+                    None,
+                    shown,
+                    failure.rule,
+                    f"{failure.description} (observed: {observed!r})",
+                )
+            )
+            continue
+        for row, value in zip(failure.rows, failure.values or (None,) * len(failure.rows), strict=False):
+            if explain and failure.rule in explain:
+                for column, message in explain[failure.rule](failure, row, value):
+                    violations.append(ContractViolation(file, _line(row), column, failure.rule, message))
+            else:
+                violations.append(
+                    ContractViolation(
+                        file,
+                        _line(row),
+                        shown,
+                        failure.rule,
+                        f"{failure.description} (found {_show(value)})",
+                    )
+                )
+        remaining = failure.unexpected_count - len(failure.rows)
+        if remaining > 0:
+            violations.append(
+                ContractViolation(
+                    file,
+                    None,
+                    shown,
+                    failure.rule,
+                    f"… and {remaining} more rows break this rule",
+                )
+            )
+    return violations
+
+
+def _line(label: Any) -> int | None:
+    try:
+        return int(label)
+    except (TypeError, ValueError):
+        return None
+
+
+def _show(value: Any) -> str:
+    if value is None or (isinstance(value, float) and value != value):
+        return "a blank cell"
+    if isinstance(value, float) and value.is_integer():
+        return str(int(value))
+    if isinstance(value, Mapping):
+        return ", ".join(f"{key}={item!r}" for key, item in value.items())
+    return repr(value)

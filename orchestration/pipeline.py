@@ -1,0 +1,123 @@
+"""The whole pipeline in one process: ingest every source's files, check, build, test, publish.
+
+Used by ``collab-benefits run`` and by the tests. It executes the same Dagster jobs that ``dagster dev`` shows,
+in process, against the folders given: first the ingest job over the months found (one run for the whole
+range), then the build-and-publish job. Publishing happens only when every blocking check passed.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from datetime import date
+from pathlib import Path
+
+import duckdb
+from dagster import DagsterInstance
+from dagster._core.storage.tags import ASSET_PARTITION_RANGE_END_TAG, ASSET_PARTITION_RANGE_START_TAG
+
+from orchestration import audit
+from orchestration.definitions import build_definitions
+from orchestration.resources import WarehouseResource
+from orchestration.sources import rtt
+
+#: The CLI prints its own summary; Dagster's console logger says only what went wrong.
+QUIET_RUN_CONFIG = {"loggers": {"console": {"config": {"log_level": "WARNING"}}}}
+
+
+@dataclass
+class RunSummary:
+    sources_dir: Path
+    warehouse_dir: Path
+    serving_db: Path
+    build_db: Path
+    quarantine_dir: Path
+    months_found: list[date] = field(default_factory=list)
+    rejected_files: list[dict] = field(default_factory=list)
+    failed_checks: list[str] = field(default_factory=list)
+    failed_steps: list[str] = field(default_factory=list)
+    published: bool = False
+    published_tables: dict[str, int] = field(default_factory=dict)
+    run_ids: list[str] = field(default_factory=list)
+
+    @property
+    def exit_code(self) -> int:
+        """0 when everything was published; 1 when a file, a check or a step failed."""
+        return 0 if self.published and not (self.rejected_files or self.failed_checks or self.failed_steps) else 1
+
+
+def _failed_steps(result) -> list[str]:
+    return [event.step_key for event in result.all_events if event.event_type_value == "STEP_FAILURE"]
+
+
+def _failed_checks(result) -> list[str]:
+    return [
+        f"{evaluation.asset_key.to_user_string()}:{evaluation.check_name}"
+        for evaluation in result.get_asset_check_evaluations()
+        if not evaluation.passed
+    ]
+
+
+def run_pipeline(
+    sources_dir: Path | None = None,
+    warehouse_dir: Path | None = None,
+    *,
+    instance: DagsterInstance | None = None,
+) -> RunSummary:
+    warehouse = WarehouseResource(
+        **({"sources_dir": str(Path(sources_dir).resolve())} if sources_dir else {}),
+        **({"warehouse_dir": str(Path(warehouse_dir).resolve())} if warehouse_dir else {}),
+    )
+    summary = RunSummary(
+        sources_dir=warehouse.sources_path,
+        warehouse_dir=warehouse.warehouse_path,
+        serving_db=warehouse.serving_db_path,
+        build_db=warehouse.build_db_path,
+        quarantine_dir=warehouse.quarantine_path,
+    )
+    defs = build_definitions(warehouse)
+    instance = instance or DagsterInstance.ephemeral()
+
+    con = warehouse.connect_build()
+    try:
+        rtt.ensure_raw_tables(con)
+        audit.ensure_audit_schema(con)
+    finally:
+        con.close()
+
+    months = rtt.months_in_folder(warehouse.source_folder("rtt"))
+    summary.months_found = months
+    if months:
+        first, last = min(months), max(months)
+        ingest = defs.get_job_def("ingest_rtt").execute_in_process(
+            run_config=QUIET_RUN_CONFIG,
+            instance=instance,
+            tags={
+                ASSET_PARTITION_RANGE_START_TAG: first.isoformat(),
+                ASSET_PARTITION_RANGE_END_TAG: last.isoformat(),
+            },
+            raise_on_error=False,
+        )
+        summary.run_ids.append(ingest.run_id)
+        summary.failed_checks += _failed_checks(ingest)
+        summary.failed_steps += _failed_steps(ingest)
+        con = duckdb.connect(str(warehouse.build_db_path))
+        try:
+            summary.rejected_files = audit.rejections_for_run(con, ingest.run_id)
+        finally:
+            con.close()
+        if not ingest.success:
+            return summary
+
+    build = defs.get_job_def("build_and_publish").execute_in_process(
+        run_config=QUIET_RUN_CONFIG, instance=instance, raise_on_error=False
+    )
+    summary.run_ids.append(build.run_id)
+    summary.failed_checks += _failed_checks(build)
+    summary.failed_steps += _failed_steps(build)
+    if build.success:
+        summary.published = True
+        for event in build.get_asset_materialization_events():
+            materialization = event.event_specific_data.materialization
+            if materialization.asset_key.path == ["serving", "database"]:
+                summary.published_tables = dict(materialization.metadata["tables"].value)
+    return summary

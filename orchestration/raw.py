@@ -1,0 +1,519 @@
+"""The raw layer's shared machinery: reading delivered files, auditing loads, quarantining rejects.
+
+Every monthly source (RTT, out-of-area placements, lengths of stay) arrives the same way: a CSV, sometimes zipped,
+that must pass a file contract before anything from it enters the warehouse, and that is loaded idempotently as
+one month's partition. What differs per source is the layout and the rules, which live in
+``orchestration/sources/<source>.py`` and ``expectations/``; what is the same lives here, so that a loaded, replaced
+or rejected file means the same thing for every source and the audit trail has one shape.
+"""
+
+from __future__ import annotations
+
+import csv
+import hashlib
+import io
+import shutil
+import zipfile
+import zlib
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass, field
+from datetime import UTC, date, datetime
+from pathlib import Path
+
+import duckdb
+import pandas as pd
+import pyarrow as pa
+import pyarrow.csv as pa_csv
+
+#: What a load attempt did. ``loaded``: first file for its month; ``replaced``: a revision replaced its month;
+#: ``unchanged``: these figures are already current; ``superseded``: an older file whose month has since been
+#: replaced; ``rejected``: the file broke its contract (or conflicts with what is loaded) and was quarantined.
+ACTIONS: tuple[str, ...] = ("loaded", "replaced", "unchanged", "superseded", "rejected")
+
+#: At most this many offending rows are listed per rule; the rest are counted, so a reason file stays readable.
+MAX_ROWS_PER_RULE = 20
+
+_CHUNK = 1 << 20
+
+
+# --------------------------------------------------------------------------------------------------------------
+# Results
+
+
+@dataclass(frozen=True)
+class ContractViolation:
+    """One broken rule, located so that a person can open the file and find it.
+
+    ``row`` is the line number in the CSV (the header is line 1); ``None`` when the rule concerns the whole file.
+    ``column`` is the column as the file names it; ``None`` when the rule concerns a whole row or file.
+    """
+
+    file: str
+    row: int | None
+    column: str | None
+    rule: str
+    message: str
+
+    def __str__(self) -> str:
+        row = "-" if self.row is None else self.row
+        column = "-" if self.column is None else self.column
+        return f"file: {self.file}, row: {row}, column: {column}, rule: {self.rule}: {self.message}"
+
+
+class ContractError(Exception):
+    """A file that cannot be read as its source's CSV at all (empty, HTML, corrupt zip, not UTF-8, …).
+
+    Carries its violations so that the caller can quarantine the file with the same kind of reason file as a
+    file that was read but broke its rules.
+    """
+
+    def __init__(
+        self,
+        file: str,
+        message: str,
+        *,
+        rule: str = "readable_csv",
+        row: int | None = None,
+        violations: Sequence[ContractViolation] | None = None,
+    ) -> None:
+        self.file = file
+        self.violations: tuple[ContractViolation, ...] = tuple(
+            violations if violations else (ContractViolation(file, row, None, rule, message),)
+        )
+        super().__init__(f"{file}: {message}")
+
+
+@dataclass(frozen=True)
+class LoadOutcome:
+    """What loading one file into the raw layer did (``action`` is one of :data:`ACTIONS`)."""
+
+    action: str
+    file: str
+    period_month: date | None
+    rows: int
+    sha256: str
+    violations: tuple[ContractViolation, ...] = ()
+    message: str = ""
+
+    def __post_init__(self) -> None:
+        if self.action not in ACTIONS:
+            raise ValueError(f"unknown load action {self.action!r}; expected one of {ACTIONS}")
+
+
+@dataclass(frozen=True)
+class IngestResult(LoadOutcome):
+    """One file's way through read → contract → load, and where it went if it was rejected."""
+
+    quarantined_to: Path | None = None
+
+    @classmethod
+    def from_outcome(cls, outcome: LoadOutcome, quarantined_to: Path | None = None) -> IngestResult:
+        return cls(
+            outcome.action,
+            outcome.file,
+            outcome.period_month,
+            outcome.rows,
+            outcome.sha256,
+            outcome.violations,
+            outcome.message,
+            quarantined_to,
+        )
+
+
+# --------------------------------------------------------------------------------------------------------------
+# Reading delivered files
+
+
+def file_sha256(path: Path) -> str:
+    """SHA-256 of the file's bytes as delivered (the zip, for a zipped file): the identity used for idempotency."""
+    digest = hashlib.sha256()
+    with open(path, "rb") as handle:
+        while chunk := handle.read(_CHUNK):
+            digest.update(chunk)
+    return digest.hexdigest()
+
+
+def open_source_file(path: Path) -> tuple[str, bytes]:
+    """The CSV bytes of a delivered ``.csv``, or of the single CSV inside a ``.zip``.
+
+    Returns ``(source_file, data)`` where ``source_file`` names the file as the audit and violations do:
+    ``name.csv``, or ``name.zip/member.csv`` for a zipped file. Raises :class:`ContractError` when the file
+    cannot be opened as either.
+    """
+    path = Path(path)
+    if path.suffix.lower() != ".zip":
+        try:
+            return path.name, path.read_bytes()
+        except OSError as error:
+            raise ContractError(path.name, f"cannot be read: {error.strerror or error}") from error
+    try:
+        with zipfile.ZipFile(path) as archive:
+            members = [
+                info
+                for info in archive.infolist()
+                if not info.is_dir()
+                and info.filename.lower().endswith(".csv")
+                and not info.filename.startswith("__MACOSX/")
+            ]
+            if len(members) != 1:
+                found = ", ".join(info.filename for info in members) or "none"
+                raise ContractError(
+                    path.name,
+                    f"a zipped delivery must hold exactly one .csv file; found {found}",
+                    rule="readable_zip",
+                )
+            member = members[0]
+            data = archive.read(member)
+    except ContractError:
+        raise
+    except (zipfile.BadZipFile, zlib.error, EOFError, OSError, ValueError, NotImplementedError) as error:
+        raise ContractError(
+            path.name,
+            f"is not a readable zip archive (truncated or corrupt download?): {error}",
+            rule="readable_zip",
+        ) from error
+    return f"{path.name}/{Path(member.filename).name}", data
+
+
+def read_csv_as_strings(source_file: str, data: bytes) -> pd.DataFrame:
+    """Parse CSV bytes with every cell kept as the text it is (blank cells as ``""``, never NaN).
+
+    Keeping text lets a contract say *which* cell is not a number instead of failing on the first one. The
+    frame's columns are the header exactly as written (a UTF-8 byte-order mark is dropped) and its index is the
+    line number of each row in the file (the header is line 1), so every check can report where a problem is.
+
+    Raises :class:`ContractError` for input that is not a CSV data file at all: empty, a header and no rows,
+    an HTML page saved under a .csv name, bytes that are not UTF-8, or rows with the wrong number of fields.
+    """
+    if not data.strip():
+        raise ContractError(source_file, "the file is empty", rule="not_empty")
+    try:
+        text_head = data.decode("utf-8")[:4096]
+    except UnicodeDecodeError as error:
+        line = data.count(b"\n", 0, error.start) + 1
+        raise ContractError(
+            source_file,
+            f"is not UTF-8 text: byte 0x{data[error.start]:02x} at line {line} cannot be decoded "
+            "(was the file re-saved in another encoding, e.g. by Excel? use the file as published)",
+            rule="utf8_encoding",
+            row=line,
+        ) from error
+    text_head = text_head.removeprefix("\ufeff")
+    if text_head.lstrip()[:1] == "<":
+        raise ContractError(
+            source_file,
+            "is an HTML or XML page saved under a .csv name, not the CSV data file (download the CSV again)",
+            rule="not_html",
+        )
+    # Blank lines at the very end are harmless; anywhere else they would shift every later line number.
+    body = data.removeprefix(b"\xef\xbb\xbf").rstrip(b"\r\n") + b"\n"
+    end_of_header = body.find(b"\n")
+    header = next(csv.reader([body[:end_of_header].decode("utf-8").rstrip("\r")]))
+    if end_of_header == len(body) - 1:
+        raise ContractError(source_file, "has a header but no data rows", rule="has_rows", row=1)
+    width = len(header)
+    if body.find(b"\n\n") >= 0 or body.find(b"\n\r\n") >= 0:
+        raise ContractError(
+            source_file, "blank lines between rows", violations=_field_count_violations(source_file, body, width)
+        )
+
+    names = [f"c{i}" for i in range(width)]
+    invalid_rows = 0
+
+    def count_invalid(_row: pa_csv.InvalidRow) -> str:
+        nonlocal invalid_rows
+        invalid_rows += 1
+        return "skip"
+
+    try:
+        table = pa_csv.read_csv(
+            io.BytesIO(body),
+            read_options=pa_csv.ReadOptions(column_names=names, skip_rows=1, block_size=1 << 24),
+            parse_options=pa_csv.ParseOptions(invalid_row_handler=count_invalid),
+            convert_options=pa_csv.ConvertOptions(
+                column_types=dict.fromkeys(names, pa.string()),
+                strings_can_be_null=False,
+                quoted_strings_can_be_null=False,
+            ),
+        )
+    except (pa.ArrowInvalid, pa.ArrowTypeError) as error:
+        raise ContractError(source_file, f"cannot be parsed as CSV: {error}", rule="parseable_csv") from error
+    if invalid_rows:
+        raise ContractError(
+            source_file,
+            "rows with the wrong number of fields",
+            violations=_field_count_violations(source_file, body, width),
+        )
+    if table.num_rows == 0:
+        raise ContractError(source_file, "has a header but no data rows", rule="has_rows", row=1)
+    frame = table.to_pandas()
+    frame.columns = header
+    frame.index = pd.RangeIndex(2, 2 + len(frame), name="line")
+    return frame
+
+
+def _field_count_violations(source_file: str, body: bytes, width: int) -> list[ContractViolation]:
+    """Find the lines whose field count differs from the header's (slow, only run once a file has failed)."""
+    violations: list[ContractViolation] = []
+    found = 0
+    lines = io.StringIO(body.decode("utf-8"), newline="")
+    for line_number, row in enumerate(csv.reader(lines), start=1):
+        if line_number == 1 or len(row) == width:
+            continue
+        found += 1
+        if found <= MAX_ROWS_PER_RULE:
+            what = "is blank" if not row else f"has {len(row)} fields where the header has {width}"
+            violations.append(
+                ContractViolation(
+                    source_file,
+                    line_number,
+                    None,
+                    "row_field_count",
+                    f"the line {what} (truncated or mangled file?)",
+                )
+            )
+    if found > MAX_ROWS_PER_RULE:
+        violations.append(
+            ContractViolation(
+                source_file,
+                None,
+                None,
+                "row_field_count",
+                f"… and {found - MAX_ROWS_PER_RULE} more such lines",
+            )
+        )
+    return violations or [
+        ContractViolation(source_file, None, None, "row_field_count", "some rows have the wrong number of fields")
+    ]
+
+
+# --------------------------------------------------------------------------------------------------------------
+# The audit table: one per source schema, one row per load that changed or confirmed the warehouse
+
+
+@dataclass(frozen=True)
+class LoadRecord:
+    """A row of ``<schema>.file_loads``."""
+
+    load_id: int
+    source_file: str
+    period_month: date
+    sha256: str
+    is_revision: bool
+    action: str
+    is_current: bool
+    row_count: int | None = None
+
+
+@dataclass(frozen=True)
+class LoadPlan:
+    """What loading a file *would* do, decided from the audit table alone (before any data is touched).
+
+    ``action`` is ``unchanged``, ``superseded``, ``loaded``, ``replaced`` or ``conflict`` (a file that is not a
+    revision for a month already loaded from other bytes: the caller compares figures and rejects if they differ).
+    """
+
+    action: str
+    current: LoadRecord | None
+    message: str = ""
+
+
+def ensure_file_loads(con: duckdb.DuckDBPyConnection, schema: str) -> None:
+    """Create ``<schema>.file_loads`` if missing: the audit trail of which file is behind each month."""
+    con.execute(f"create schema if not exists {schema}")
+    con.execute(f"""
+        create table if not exists {schema}.file_loads (
+            load_id bigint not null,
+            source_file varchar not null,
+            period_month date not null,
+            sha256 varchar not null,
+            file_bytes bigint,
+            row_count bigint,
+            is_revision boolean not null,
+            action varchar not null,
+            is_current boolean not null,
+            loaded_at timestamp not null
+        )
+    """)
+
+
+def _records(con: duckdb.DuckDBPyConnection, schema: str, where: str, params: list) -> list[LoadRecord]:
+    rows = con.execute(
+        f"select load_id, source_file, period_month, sha256, is_revision, action, is_current, row_count "
+        f"from {schema}.file_loads where {where} order by load_id desc",
+        params,
+    ).fetchall()
+    return [LoadRecord(*row) for row in rows]
+
+
+def current_load(con: duckdb.DuckDBPyConnection, schema: str, period_month: date) -> LoadRecord | None:
+    """The load whose rows are in the warehouse for ``period_month``, if any."""
+    found = _records(con, schema, "period_month = ? and is_current", [period_month])
+    return found[0] if found else None
+
+
+def loads_of(con: duckdb.DuckDBPyConnection, schema: str, sha256: str) -> list[LoadRecord]:
+    """Every recorded load of these exact bytes, newest first."""
+    return _records(con, schema, "sha256 = ?", [sha256])
+
+
+def plan_load(
+    con: duckdb.DuckDBPyConnection, schema: str, period_month: date, sha256: str, is_revision: bool
+) -> LoadPlan:
+    """Apply the idempotency rules (SPEC §2) to a file about to be loaded.
+
+    The same bytes already current → ``unchanged``. Bytes loaded before but since replaced, or an original seen
+    after its month was loaded from a revision → ``superseded``. Nothing loaded for the month → ``loaded``. A
+    revision → ``replaced``. Otherwise → ``conflict``.
+    """
+    current = current_load(con, schema, period_month)
+    if current is not None and current.sha256 == sha256:
+        return LoadPlan("unchanged", current, f"already loaded from {current.source_file}")
+    if loads_of(con, schema, sha256):
+        return LoadPlan(
+            "superseded",
+            current,
+            f"{period_month:%B %Y} has since been replaced" + (f" by {current.source_file}" if current else ""),
+        )
+    if current is None:
+        return LoadPlan("loaded", None)
+    if is_revision:
+        return LoadPlan("replaced", current, f"replaces {current.source_file}")
+    if current.is_revision:
+        return LoadPlan(
+            "superseded", current, f"{period_month:%B %Y} is already loaded from the revision {current.source_file}"
+        )
+    return LoadPlan("conflict", current)
+
+
+@dataclass(frozen=True)
+class AuditEntry:
+    """The facts about a file that its ``file_loads`` row records."""
+
+    source_file: str
+    period_month: date
+    sha256: str
+    file_bytes: int
+    is_revision: bool
+    loaded_at: datetime = field(default_factory=lambda: datetime.now(UTC).replace(tzinfo=None))
+
+
+def write_partition(
+    con: duckdb.DuckDBPyConnection,
+    schema: str,
+    table: str,
+    select_sql: str,
+    params: list,
+    audit: AuditEntry,
+    *,
+    action: str,
+) -> int:
+    """Put one month's rows into ``<schema>.<table>`` and record the load, all in one transaction.
+
+    ``select_sql`` (with ``params``) yields the rows, matched to the table's columns by name. For ``replaced``
+    the month's earlier rows are deleted and its earlier load marked not current in the same transaction, so a
+    reader never sees the month half-replaced and a failure leaves the previous figures in place. Returns the
+    number of rows written.
+    """
+    if action not in ("loaded", "replaced"):
+        raise ValueError(f"write_partition writes 'loaded' or 'replaced', not {action!r}")
+    con.begin()
+    try:
+        con.execute(f"delete from {schema}.{table} where period_month = ?", [audit.period_month])
+        con.execute(f"insert into {schema}.{table} by name {select_sql}", params)
+        rows = con.execute(
+            f"select count(*) from {schema}.{table} where period_month = ?", [audit.period_month]
+        ).fetchone()[0]
+        con.execute(
+            f"update {schema}.file_loads set is_current = false where period_month = ? and is_current",
+            [audit.period_month],
+        )
+        con.execute(
+            f"""insert into {schema}.file_loads
+                select coalesce(max(load_id), 0) + 1, ?, ?, ?, ?, ?, ?, ?, true, ? from {schema}.file_loads""",
+            [
+                audit.source_file,
+                audit.period_month,
+                audit.sha256,
+                audit.file_bytes,
+                rows,
+                audit.is_revision,
+                action,
+                audit.loaded_at,
+            ],
+        )
+        con.commit()
+    except BaseException:
+        con.rollback()
+        raise
+    return rows
+
+
+def same_rows(
+    con: duckdb.DuckDBPyConnection,
+    table: str,
+    period_month: date,
+    select_sql: str,
+    params: list,
+    columns: Iterable[str],
+) -> bool:
+    """Whether ``select_sql`` yields exactly the month's rows already in ``table`` (as a multiset, on ``columns``).
+
+    Used to tell a harmless re-delivery (the same figures, zipped or re-saved) from a silent re-publication.
+    """
+    cols = ", ".join(columns)
+    query = f"""
+        with incoming as ({select_sql}),
+             loaded as (select {cols} from {table} where period_month = ?)
+        select
+            (select count(*) from (select {cols} from incoming except all select * from loaded))
+            + (select count(*) from (select * from loaded except all select {cols} from incoming))
+    """
+    return con.execute(query, [*params, period_month]).fetchone()[0] == 0
+
+
+# --------------------------------------------------------------------------------------------------------------
+# Quarantine
+
+DEFAULT_WHAT_TO_DO = (
+    "What to do: nothing from this file was loaded. Fix the problems above, or download the file again from "
+    "its publisher, and put it back in the landing folder; a corrected publication of a month that is already "
+    "loaded must be named '-revised'. Other files and months were not affected."
+)
+
+
+def reason_text(
+    path: Path, source: str, violations: Sequence[ContractViolation], what_to_do: str = DEFAULT_WHAT_TO_DO
+) -> str:
+    """The human-readable reason file: one violation per line, then what to do."""
+    stamp = datetime.now(UTC).strftime("%Y-%m-%d %H:%M:%S UTC")
+    lines = [f"Rejected {path.name} (source: {source}) at {stamp}: {len(violations)} problem(s).", ""]
+    lines += [str(violation) for violation in violations]
+    lines += ["", what_to_do, ""]
+    return "\n".join(lines)
+
+
+def quarantine_file(
+    path: Path,
+    quarantine_dir: Path,
+    source: str,
+    violations: Sequence[ContractViolation],
+    move: bool,
+    what_to_do: str = DEFAULT_WHAT_TO_DO,
+) -> Path:
+    """Put a rejected file in ``quarantine_dir/<source>/`` with ``<file name>.reason.txt`` beside it.
+
+    ``move`` takes the file out of the landing folder (so it is not tried again); bundled samples are copied
+    instead, because they are part of the product. Returns the quarantined file's path.
+    """
+    path = Path(path)
+    target_dir = Path(quarantine_dir) / source
+    target_dir.mkdir(parents=True, exist_ok=True)
+    target = target_dir / path.name
+    if move:
+        shutil.move(path, target)
+    else:
+        shutil.copy2(path, target)
+    reason = target_dir / f"{path.name}.reason.txt"
+    reason.write_text(reason_text(path, source, violations, what_to_do), encoding="utf-8")
+    return target
