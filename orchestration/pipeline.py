@@ -88,7 +88,7 @@ def run_pipeline(
     summary.months_found = months
     if months:
         first, last = min(months), max(months)
-        ingest = defs.get_job_def("ingest_rtt").execute_in_process(
+        ingest = defs.resolve_job_def("ingest_rtt").execute_in_process(
             run_config=QUIET_RUN_CONFIG,
             instance=instance,
             tags={
@@ -108,7 +108,7 @@ def run_pipeline(
         if not ingest.success:
             return summary
 
-    build = defs.get_job_def("build_and_publish").execute_in_process(
+    build = defs.resolve_job_def("build_and_publish").execute_in_process(
         run_config=QUIET_RUN_CONFIG, instance=instance, raise_on_error=False
     )
     summary.run_ids.append(build.run_id)

@@ -31,7 +31,7 @@ def test_raw_rtt_asset_is_monthly_partitioned_with_a_blocking_contract_check():
 
 
 def test_jobs_schedule_and_sensor_are_defined():
-    assert defs.get_job_def("ingest_rtt") is not None
-    assert defs.get_job_def("build_and_publish") is not None
-    assert defs.get_schedule_def("rtt_second_thursday").cron_schedule == "0 10 8-14 * 4"
-    assert defs.get_sensor_def("build_after_ingest") is not None
+    assert defs.resolve_job_def("ingest_rtt").partitions_def is not None
+    assert defs.resolve_job_def("build_and_publish") is not None
+    assert defs.resolve_schedule_def("rtt_second_thursday").cron_schedule == "0 10 8-14 * 4"
+    assert defs.resolve_sensor_def("build_after_ingest") is not None

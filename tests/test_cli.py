@@ -1,0 +1,76 @@
+"""`collab-benefits run` as a user runs it: real folders, real files, the exit codes of SPEC §10."""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+from datetime import date
+from pathlib import Path
+
+import duckdb
+import pytest
+
+from tests.rtt_files import rtt_row, write_rtt_file
+
+
+def run_cli(*args: str) -> subprocess.CompletedProcess:
+    return subprocess.run(
+        [sys.executable, "-m", "orchestration.cli", *args], capture_output=True, text=True, timeout=600
+    )
+
+
+def test_usage_errors_exit_2(tmp_path):
+    assert run_cli("run", "--no-such-option").returncode == 2
+    missing = run_cli("run", "--sources-dir", str(tmp_path / "nowhere"), "--warehouse-dir", str(tmp_path / "wh"))
+    assert missing.returncode == 2
+    assert "does not exist" in missing.stderr
+
+
+def test_a_source_with_no_files_is_not_an_error(tmp_path):
+    (tmp_path / "sources" / "rtt").mkdir(parents=True)
+    result = run_cli("run", "--sources-dir", str(tmp_path / "sources"), "--warehouse-dir", str(tmp_path / "wh"))
+    assert result.returncode == 0, result.stdout + result.stderr
+    assert (tmp_path / "wh" / "serving.duckdb").exists()
+
+
+@pytest.fixture(scope="module")
+def landing_run(tmp_path_factory):
+    """A landing folder with one good file and one whose C_999 row disagrees with its detail rows."""
+    root = tmp_path_factory.mktemp("landing")
+    rtt = root / "sources" / "rtt"
+    write_rtt_file(rtt, date(2024, 4, 1), [rtt_row("RR8", "15F", "Part_2", "C_100", {0: 10, 60: 3})])
+    bad = write_rtt_file(rtt, date(2024, 5, 1), [rtt_row("RR8", "15F", "Part_2", "C_100", {0: 12})], zipped=False)
+    lines = bad.read_text().splitlines()
+    c999 = next(i for i, line in enumerate(lines) if ",C_999," in line)
+    lines[c999] = lines[c999].replace(",12,", ",13,", 1)
+    bad.write_text("\r\n".join(lines) + "\r\n")
+    result = run_cli("run", "--sources-dir", str(root / "sources"), "--warehouse-dir", str(root / "wh"))
+    return root, bad, c999 + 1, result
+
+
+def test_a_bad_file_exits_1_and_says_file_row_column_and_rule(landing_run):
+    root, bad, line, result = landing_run
+    assert result.returncode == 1, result.stdout + result.stderr
+    assert f"rtt/{bad.name}: row {line}, column 'Gt 00 To 01 Weeks SUM 1': c999_equals_detail" in result.stdout
+
+
+def test_the_bad_file_is_quarantined_with_a_reason_and_the_good_one_published(landing_run):
+    root, bad, line, _ = landing_run
+    quarantined = root / "wh" / "quarantine" / "rtt" / bad.name
+    assert quarantined.exists() and not bad.exists()  # moved out of a landing folder
+    reason = (quarantined.parent / f"{bad.name}.reason.txt").read_text()
+    assert f"row: {line}" in reason and "c999_equals_detail" in reason
+    con = duckdb.connect(str(root / "wh" / "serving.duckdb"), read_only=True)
+    try:
+        months = con.execute(
+            "select period_month, incomplete_pathways, over_52_weeks from fct_rtt_provider_month "
+            "where org_code = 'RR8' and treatment_function_code = 'ALL'"
+        ).fetchall()
+    finally:
+        con.close()
+    assert months == [(date(2024, 4, 1), 13, 3)]
+
+
+def test_run_prints_where_the_serving_database_is(landing_run):
+    root, _, _, result = landing_run
+    assert f"Published the serving database: {Path(root / 'wh' / 'serving.duckdb')}" in result.stdout
