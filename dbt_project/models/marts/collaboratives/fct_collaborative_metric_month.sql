@@ -14,53 +14,12 @@ metrics as (
     select * from {{ ref('stg_reference__metrics') }}
 ),
 
-provider_month as (
-    select * from {{ ref('fct_rtt_provider_month') }}
-    where treatment_function_code = 'ALL'
-),
-
-collaborative_month as (
-    select * from {{ ref('int_rtt__collaborative_month') }}
-),
-
-provider_metric_structs as (
-    select
-        org_code,
-        period_month,
-        unnest({{ rtt_metric_structs() }}) as metric
-    from provider_month
-),
-
-provider_metrics as (
-    select
-        org_code,
-        period_month,
-        metric.metric_code,
-        metric.numerator,
-        metric.denominator,
-        metric.value
-    from provider_metric_structs
-),
-
-collaborative_metric_structs as (
-    select
-        collaborative_code,
-        membership_basis,
-        period_month,
-        unnest({{ rtt_metric_structs() }}) as metric
-    from collaborative_month
+org_metrics as (
+    select * from {{ ref('int_metric__org_month') }}
 ),
 
 collaborative_metrics as (
-    select
-        collaborative_code,
-        membership_basis,
-        period_month,
-        metric.metric_code,
-        metric.numerator,
-        metric.denominator,
-        metric.value
-    from collaborative_metric_structs
+    select * from {{ ref('int_metric__collaborative_month') }}
 ),
 
 member_rows as (
@@ -71,20 +30,20 @@ member_rows as (
         members.period_month,
         metrics.metric_code,
         members.member_role,
-        provider_metrics.numerator,
-        provider_metrics.denominator,
-        provider_metrics.value,
-        coalesce(members.org_type = metrics.applies_to_org_type, false) as is_expected
+        org_metrics.numerator,
+        org_metrics.denominator,
+        org_metrics.value,
+        coalesce(org_metrics.is_suppressed, false) as is_suppressed,
+        coalesce(list_contains(metrics.applies_to_org_types, members.org_type), false) as is_expected
     from members
-    inner join metrics
-        on metrics.source = 'rtt'
-    left join provider_metrics
-        on members.org_code = provider_metrics.org_code
-        and members.period_month = provider_metrics.period_month
-        and metrics.metric_code = provider_metrics.metric_code
+    cross join metrics
+    left join org_metrics
+        on members.org_code = org_metrics.org_code
+        and members.period_month = org_metrics.period_month
+        and metrics.metric_code = org_metrics.metric_code
     -- a member of another type (a mental health partner in an acute collaborative) appears only if it reports
-    where members.org_type = metrics.applies_to_org_type
-        or provider_metrics.org_code is not null
+    where list_contains(metrics.applies_to_org_types, members.org_type)
+        or org_metrics.org_code is not null
 ),
 
 coverage as (
@@ -113,7 +72,8 @@ collaborative_rows as (
         coverage.members_reporting < coverage.members_expected or collaborative_metrics.value is null
             as is_partial,
         coverage.members_expected,
-        coverage.members_reporting
+        coverage.members_reporting,
+        collaborative_metrics.metric_code is not null and collaborative_metrics.value is null as is_suppressed
     from coverage
     left join collaborative_metrics
         on coverage.collaborative_code = collaborative_metrics.collaborative_code
@@ -135,7 +95,8 @@ member_rows_flagged as (
         value,
         value is null as is_partial,
         case when is_expected then 1 else 0 end as members_expected,
-        case when is_expected and value is not null then 1 else 0 end as members_reporting
+        case when is_expected and value is not null then 1 else 0 end as members_reporting,
+        is_suppressed
     from member_rows
 ),
 
@@ -157,5 +118,6 @@ select
     is_partial,
     member_role,
     members_expected,
-    members_reporting
+    members_reporting,
+    is_suppressed
 from unioned

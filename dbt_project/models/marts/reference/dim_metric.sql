@@ -4,6 +4,6 @@ select
     source,
     unit,
     better,
-    applies_to_org_type,
+    applies_to_org_types,
     definition
 from {{ ref('stg_reference__metrics') }}

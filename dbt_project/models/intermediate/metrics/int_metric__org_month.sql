@@ -1,0 +1,115 @@
+{#-
+    Every catalogue metric for every organisation and month, in one shape (numerator, denominator, value,
+    is_suppressed), from the trust-level marts. Lengths of stay are taken in the setting of the trust's type:
+    admitted patient care for an acute trust, adult acute beds for a mental health trust.
+-#}
+with rtt as (
+    select * from {{ ref('fct_rtt_provider_month') }}
+    where treatment_function_code = 'ALL'
+),
+
+oap as (
+    select * from {{ ref('fct_oap_provider_month') }}
+),
+
+los as (
+    select * from {{ ref('fct_los_provider_month') }}
+),
+
+organisations as (
+    select * from {{ ref('stg_reference__organisations') }}
+),
+
+rtt_structs as (
+    select
+        org_code,
+        period_month,
+        unnest({{ rtt_metric_structs() }}) as metric,
+        false as is_suppressed
+    from rtt
+),
+
+oap_structs as (
+    select
+        org_code,
+        period_month,
+        unnest([
+            {
+                metric_code: 'oap_inappropriate_bed_days',
+                numerator: cast(inappropriate_oap_bed_days as double),
+                denominator: cast(null as double),
+                value: cast(inappropriate_oap_bed_days as double),
+                is_suppressed: inappropriate_oap_bed_days_suppressed
+            },
+            {
+                metric_code: 'oap_inappropriate_active_end',
+                numerator: cast(inappropriate_oaps_active_end as double),
+                denominator: cast(null as double),
+                value: cast(inappropriate_oaps_active_end as double),
+                is_suppressed: inappropriate_oaps_active_end_suppressed
+            },
+            {
+                metric_code: 'oap_inappropriate_started',
+                numerator: cast(inappropriate_oaps_started as double),
+                denominator: cast(null as double),
+                value: cast(inappropriate_oaps_started as double),
+                is_suppressed: inappropriate_oaps_started_suppressed
+            }
+        ]) as metric
+    from oap
+),
+
+los_in_setting as (
+    select los.*
+    from los
+    inner join organisations
+        on los.org_code = organisations.org_code
+        and los.setting = organisations.org_type
+),
+
+los_structs as (
+    select
+        org_code,
+        period_month,
+        unnest({{ los_metric_structs() }}) as metric,
+        is_suppressed
+    from los_in_setting
+),
+
+unioned as (
+    select
+        org_code,
+        period_month,
+        metric.metric_code,
+        metric.numerator,
+        metric.denominator,
+        metric.value,
+        is_suppressed
+    from rtt_structs
+
+    union all
+
+    select
+        org_code,
+        period_month,
+        metric.metric_code,
+        metric.numerator,
+        metric.denominator,
+        metric.value,
+        metric.is_suppressed
+    from oap_structs
+
+    union all
+
+    select
+        org_code,
+        period_month,
+        metric.metric_code,
+        metric.numerator,
+        metric.denominator,
+        metric.value,
+        is_suppressed or metric.value is null
+    from los_structs
+)
+
+select * from unioned
