@@ -74,3 +74,15 @@ def rejections_for_run(con: duckdb.DuckDBPyConnection, run_id: str) -> list[dict
     )
     names = [d[0] for d in cursor.description]
     return [dict(zip(names, row, strict=True)) for row in cursor.fetchall()]
+
+
+def record_contract_pass(
+    con: duckdb.DuckDBPyConnection, *, run_id: str, source: str, period_month, sha256: str
+) -> None:
+    """Record that a file passed its contract when it was loaded, so the blocking check need not validate the
+    same bytes again; the check still validates any current partition without such a record."""
+    ensure_audit_schema(con)
+    con.execute(
+        "insert into audit.contract_checks values (?, ?, ?, ?, true, 0, ?)",
+        [run_id, source, period_month, sha256, datetime.now(UTC).replace(tzinfo=None)],
+    )

@@ -8,15 +8,20 @@ from __future__ import annotations
 
 import argparse
 import logging
+import os
 import sys
 from pathlib import Path
 
-from orchestration.resources import BUNDLED_SAMPLES_DIR, default_sources_dir, default_warehouse_dir
+from orchestration.resources import BUNDLED_SAMPLES_DIR, REPO_ROOT, default_sources_dir, default_warehouse_dir
+
+DEFAULT_LANDING_DIR = REPO_ROOT / "landing"
 
 
 def _ensure_bundled_samples(sources_dir: Path) -> None:
     """The bundled samples are generated deterministically by the repository's own generator, not committed."""
-    if sources_dir.resolve() == BUNDLED_SAMPLES_DIR.resolve() and not any(BUNDLED_SAMPLES_DIR.glob("*/*")):
+    expected = ("rtt", "oap", "los_mh", "los_acute", "ods")
+    missing = [source for source in expected if not any((BUNDLED_SAMPLES_DIR / source).glob("*"))]
+    if sources_dir.resolve() == BUNDLED_SAMPLES_DIR.resolve() and missing:
         from orchestration.samples import generate_samples
 
         print(f"Generating the bundled sample files (synthetic) into {BUNDLED_SAMPLES_DIR} ...")
@@ -31,20 +36,32 @@ def _print_summary(summary) -> None:
         for rejection in summary.rejected_files:
             where = f"row {rejection['source_row']}" if rejection["source_row"] is not None else "file"
             column = f", column {rejection['source_column']!r}" if rejection["source_column"] else ""
-            print(f"  {rejection['source']}/{rejection['source_file']}: {where}{column}: "
-                  f"{rejection['rule']}: {rejection['message']}")
+            print(
+                f"  {rejection['source']}/{rejection['source_file']}: {where}{column}: "
+                f"{rejection['rule']}: {rejection['message']}"
+            )
             if rejection["source_file"] not in seen and rejection["quarantined_to"]:
                 seen.add(rejection["source_file"])
                 print(f"    reason file: {rejection['quarantined_to']}.reason.txt")
         print("  Fix the file (or ask the publisher for a corrected one) and drop it into the sources folder again.")
+    if summary.row_problems:
+        print("Rows loaded but left out of the measures (counted, not silently dropped):")
+        for source, counts in summary.row_problems.items():
+            print(f"  {source}: " + ", ".join(f"{rule} {count:,}" for rule, count in sorted(counts.items())))
+    if summary.reference_discrepancies:
+        print("The reference data (seeds/reference) disagree with the ODS files in the sources folder:")
+        for discrepancy in summary.reference_discrepancies:
+            print(f"  {discrepancy}")
     for check in summary.failed_checks:
         print(f"Blocking check failed: {check}")
     for step in summary.failed_steps:
         print(f"Step failed: {step}")
     if summary.published:
         print(f"Published the serving database: {summary.serving_db}")
-        print(f"  {len(summary.published_tables)} tables: "
-              + ", ".join(f"{name} ({rows:,} rows)" for name, rows in sorted(summary.published_tables.items())))
+        print(
+            f"  {len(summary.published_tables)} tables: "
+            + ", ".join(f"{name} ({rows:,} rows)" for name, rows in sorted(summary.published_tables.items()))
+        )
     else:
         print(f"Nothing was published; the serving database is unchanged: {summary.serving_db}")
     print(f"Build database (pipeline only): {summary.build_db}")
@@ -68,6 +85,50 @@ def _run(args: argparse.Namespace) -> int:
     return summary.exit_code
 
 
+def _month(text: str):
+    from datetime import date
+
+    try:
+        year, month = text.split("-")
+        return date(int(year), int(month), 1)
+    except ValueError as error:
+        raise argparse.ArgumentTypeError(f"{text!r} is not a month like 2026-09") from error
+
+
+def _pull(args: argparse.Namespace) -> int:
+    from datetime import date
+
+    from orchestration.pull import PULL_SOURCES, pull_all
+
+    sources_dir = Path(args.sources_dir or os.environ.get("COLLAB_SOURCES_DIR") or DEFAULT_LANDING_DIR).resolve()
+    if args.months:
+        months = args.months
+    else:
+        # NHS England publishes a month about six weeks after it ends: look at the last six months.
+        today = date.today()
+        months = []
+        for back in range(1, 7):
+            index = today.year * 12 + today.month - 1 - back
+            months.append(date(index // 12, index % 12 + 1, 1))
+    unknown = sorted(set(args.source or []) - set(PULL_SOURCES))
+    if unknown:
+        print(
+            f"collab-benefits pull: unknown source(s) {', '.join(unknown)}; known: {', '.join(PULL_SOURCES)}",
+            file=sys.stderr,
+        )
+        return 2
+    results = pull_all(sources_dir, sorted(months), sources=args.source or None)
+    failed = 0
+    for source, outcomes in results.items():
+        for outcome in outcomes:
+            print(f"{source}: {outcome.status}: {outcome.message}")
+            failed += outcome.status == "failed"
+    print(
+        f"Landing folder: {sources_dir}. Load what was downloaded with: collab-benefits run --sources-dir {sources_dir}"
+    )
+    return 1 if failed else 0
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog="collab-benefits",
@@ -80,6 +141,16 @@ def build_parser() -> argparse.ArgumentParser:
     run.add_argument("--sources-dir", help="folder laid out as DIR/rtt/... (default: the bundled samples)")
     run.add_argument("--warehouse-dir", help="where the build and serving databases go (default: ./warehouse)")
     run.set_defaults(handler=_run)
+    pull = commands.add_parser(
+        "pull",
+        help="download new publications into the landing folder (DIR/<source>/), with conditional requests",
+    )
+    pull.add_argument("--sources-dir", help="landing folder (default: COLLAB_SOURCES_DIR, else ./landing)")
+    pull.add_argument(
+        "--source", action="append", help="only this source (repeatable): rtt, oap, los_mh, los_acute, ods"
+    )
+    pull.add_argument("--month", dest="months", action="append", type=_month, help="a month like 2026-09 (repeatable)")
+    pull.set_defaults(handler=_pull)
     return parser
 
 

@@ -5,6 +5,7 @@ contract check and the serving database. ``build_definitions`` exists so the CLI
 same graph at another sources folder or warehouse folder.
 """
 
+import json
 
 from dagster import (
     AssetExecutionContext,
@@ -15,16 +16,21 @@ from dagster import (
     MetadataValue,
     RunRequest,
     ScheduleDefinition,
+    SensorEvaluationContext,
+    SkipReason,
     asset,
     define_asset_job,
     run_status_sensor,
+    sensor,
 )
+from dagster._core.storage.tags import ASSET_PARTITION_RANGE_END_TAG, ASSET_PARTITION_RANGE_START_TAG
 from dagster_dbt import DbtCliResource
 
 from orchestration.dbt import dbt_project, warehouse_dbt_models
 from orchestration.publish import publish_serving_database
 from orchestration.resources import WarehouseResource
-from orchestration.sources.rtt_assets import rtt_file_contract, rtt_full_extract, rtt_monthly_partitions
+from orchestration.sources.assets import FEED_ASSETS, monthly_partitions
+from orchestration.sources.feeds import FEEDS
 
 SERVING_ASSET_KEY = ["serving", "database"]
 
@@ -51,12 +57,25 @@ def serving_database(context: AssetExecutionContext, warehouse: WarehouseResourc
     )
 
 
-ingest_rtt_job = define_asset_job(
-    "ingest_rtt",
-    selection=AssetSelection.assets(rtt_full_extract),
-    partitions_def=rtt_monthly_partitions,
-    description="Load RTT files (one monthly partition per file) into the raw layer and check their contract.",
+feed_assets = [asset_def for asset_def, _ in FEED_ASSETS.values()]
+feed_checks = [check_def for _, check_def in FEED_ASSETS.values()]
+
+ingest_feeds_job = define_asset_job(
+    "ingest_feeds",
+    selection=AssetSelection.assets(*feed_assets),
+    partitions_def=monthly_partitions,
+    description="Load every feed's files (one monthly partition per file) into the raw layer; check contracts.",
 )
+
+ingest_feed_jobs = {
+    feed.name: define_asset_job(
+        f"ingest_{feed.name}",
+        selection=AssetSelection.assets(FEED_ASSETS[feed.name][0]),
+        partitions_def=monthly_partitions,
+        description=f"Load {feed.title} files into the raw layer and check their contract.",
+    )
+    for feed in FEEDS
+}
 
 build_and_publish_job = define_asset_job(
     "build_and_publish",
@@ -64,19 +83,22 @@ build_and_publish_job = define_asset_job(
     description="dbt build (models and tests) in the build database, then publish the serving database.",
 )
 
-#: NHS England publishes RTT statistics on the second Thursday of the month (for the month before last).
-rtt_publication_schedule = ScheduleDefinition(
-    name="rtt_second_thursday",
-    cron_schedule="0 10 8-14 * 4",
-    job=ingest_rtt_job,
-    execution_timezone="Europe/London",
-    description="Look for the new RTT month every second Thursday, when NHS England publishes it.",
-)
+#: One schedule per feed, on its publisher's rhythm.
+feed_schedules = [
+    ScheduleDefinition(
+        name=f"{feed.name}_publication",
+        cron_schedule=feed.cron_schedule,
+        job=ingest_feed_jobs[feed.name],
+        execution_timezone="Europe/London",
+        description=f"Look for new {feed.title} files: {feed.publication_rhythm}.",
+    )
+    for feed in FEEDS
+]
 
 
 @run_status_sensor(
     run_status=DagsterRunStatus.SUCCESS,
-    monitored_jobs=[ingest_rtt_job],
+    monitored_jobs=[ingest_feeds_job, *ingest_feed_jobs.values()],
     request_job=build_and_publish_job,
     description="Rebuild the marts and publish after new data has been loaded and has passed its contract.",
 )
@@ -84,13 +106,47 @@ def build_after_ingest(context):
     return RunRequest(run_key=context.dagster_run.run_id)
 
 
+@sensor(
+    job=ingest_feeds_job,
+    minimum_interval_seconds=60,
+    description=(
+        "Watches the landing folder (COLLAB_SOURCES_DIR, laid out as <feed>/<files>) and loads new or changed "
+        "files as one run over the months they cover."
+    ),
+)
+def landing_folder_sensor(context: SensorEvaluationContext, warehouse: WarehouseResource):
+    seen = json.loads(context.cursor) if context.cursor else {}
+    current: dict[str, str] = {}
+    changed_months = []
+    for feed in FEEDS:
+        folder = warehouse.source_folder(feed.name)
+        if not folder.is_dir():
+            continue
+        for path in sorted(folder.iterdir()):
+            if not path.is_file() or path.name.startswith("."):
+                continue
+            stat = path.stat()
+            current[str(path)] = f"{stat.st_mtime_ns}:{stat.st_size}"
+            if seen.get(str(path)) != current[str(path)]:
+                changed_months += feed.months_in_folder(folder)
+    if not changed_months:
+        context.update_cursor(json.dumps(current))
+        return SkipReason("No new or changed files in the landing folder.")
+    context.update_cursor(json.dumps(current))
+    first, last = min(changed_months), max(changed_months)
+    return RunRequest(
+        run_key=f"landing-{first}-{last}-{len(current)}-{hash(frozenset(current.items()))}",
+        tags={ASSET_PARTITION_RANGE_START_TAG: first.isoformat(), ASSET_PARTITION_RANGE_END_TAG: last.isoformat()},
+    )
+
+
 def build_definitions(warehouse: WarehouseResource | None = None) -> Definitions:
     return Definitions(
-        assets=[rtt_full_extract, warehouse_dbt_models, serving_database],
-        asset_checks=[rtt_file_contract],
-        jobs=[ingest_rtt_job, build_and_publish_job],
-        schedules=[rtt_publication_schedule],
-        sensors=[build_after_ingest],
+        assets=[*feed_assets, warehouse_dbt_models, serving_database],
+        asset_checks=feed_checks,
+        jobs=[ingest_feeds_job, *ingest_feed_jobs.values(), build_and_publish_job],
+        schedules=feed_schedules,
+        sensors=[build_after_ingest, landing_folder_sensor],
         resources={
             "warehouse": warehouse or WarehouseResource(),
             "dbt": DbtCliResource(project_dir=dbt_project),

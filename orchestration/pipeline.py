@@ -12,13 +12,15 @@ from datetime import date
 from pathlib import Path
 
 import duckdb
+import pandas as pd
 from dagster import DagsterInstance
 from dagster._core.storage.tags import ASSET_PARTITION_RANGE_END_TAG, ASSET_PARTITION_RANGE_START_TAG
 
 from orchestration import audit
 from orchestration.definitions import build_definitions
 from orchestration.resources import WarehouseResource
-from orchestration.sources import rtt
+from orchestration.sources import los
+from orchestration.sources.feeds import FEEDS
 
 #: The CLI prints its own summary; Dagster's console logger says only what went wrong.
 QUIET_RUN_CONFIG = {"loggers": {"console": {"config": {"log_level": "WARNING"}}}}
@@ -37,6 +39,9 @@ class RunSummary:
     failed_steps: list[str] = field(default_factory=list)
     published: bool = False
     published_tables: dict[str, int] = field(default_factory=dict)
+    reference_discrepancies: list[str] = field(default_factory=list)
+    #: rows loaded but left out of the measures, by feed and rule (e.g. a spell discharged before admission)
+    row_problems: dict[str, dict[str, int]] = field(default_factory=dict)
     run_ids: list[str] = field(default_factory=list)
 
     @property
@@ -57,6 +62,34 @@ def _failed_checks(result) -> list[str]:
     ]
 
 
+def reconcile_with_ods(folder: Path) -> list[str]:
+    """Compare the reference seeds with the ODS files in ``folder`` (etr, succ), when there are any.
+
+    Discrepancies are reported for the programme office to fix in seeds/reference; they do not stop a run.
+    """
+    from orchestration.raw import ContractError
+    from orchestration.sources import ods
+
+    etr = (
+        next((p for p in sorted(folder.glob("etr.*")) if p.suffix in (".csv", ".zip")), None)
+        if folder.is_dir()
+        else None
+    )
+    if etr is None:
+        return []
+    succ = next((p for p in sorted(folder.glob("succ.*")) if p.suffix in (".csv", ".zip")), None)
+    try:
+        organisations = ods.read_etr(etr)
+        successions = (
+            ods.read_successions(succ)
+            if succ
+            else pd.DataFrame({field.column: pd.Series(dtype=object) for field in ods.SUCC_FIELDS})
+        )
+    except ContractError as error:
+        return [f"{etr.name}: {violation}" for violation in error.violations] or [str(error)]
+    return ods.reconcile_reference(organisations, successions)
+
+
 def run_pipeline(
     sources_dir: Path | None = None,
     warehouse_dir: Path | None = None,
@@ -74,21 +107,30 @@ def run_pipeline(
         build_db=warehouse.build_db_path,
         quarantine_dir=warehouse.quarantine_path,
     )
+    summary.reference_discrepancies = reconcile_with_ods(warehouse.source_folder("ods"))
     defs = build_definitions(warehouse)
     instance = instance or DagsterInstance.ephemeral()
 
     con = warehouse.connect_build()
     try:
-        rtt.ensure_raw_tables(con)
+        for feed in FEEDS:
+            feed.ensure_raw_tables(con)
         audit.ensure_audit_schema(con)
     finally:
         con.close()
 
-    months = rtt.months_in_folder(warehouse.source_folder("rtt"))
+    months = sorted(
+        {
+            month
+            for feed in FEEDS
+            if warehouse.source_folder(feed.name).is_dir()
+            for month in feed.months_in_folder(warehouse.source_folder(feed.name))
+        }
+    )
     summary.months_found = months
     if months:
         first, last = min(months), max(months)
-        ingest = defs.resolve_job_def("ingest_rtt").execute_in_process(
+        ingest = defs.resolve_job_def("ingest_feeds").execute_in_process(
             run_config=QUIET_RUN_CONFIG,
             instance=instance,
             tags={
@@ -103,6 +145,10 @@ def run_pipeline(
         con = duckdb.connect(str(warehouse.build_db_path))
         try:
             summary.rejected_files = audit.rejections_for_run(con, ingest.run_id)
+            for source in ("los_mh", "los_acute"):
+                counts = los.row_problem_counts(con, source)
+                if counts:
+                    summary.row_problems[source] = counts
         finally:
             con.close()
         if not ingest.success:

@@ -20,10 +20,6 @@ DEFAULT_WAREHOUSE_DIR = REPO_ROOT / "warehouse"
 EXPECTATIONS_DIR = REPO_ROOT / "expectations"
 DBT_PROJECT_DIR = REPO_ROOT / "dbt_project"
 
-#: The sources the warehouse knows, each read from ``<sources_dir>/<source>/``.
-SOURCES: tuple[str, ...] = ("rtt",)
-
-
 def default_sources_dir() -> Path:
     return Path(os.environ.get("COLLAB_SOURCES_DIR") or BUNDLED_SAMPLES_DIR).resolve()
 

@@ -40,7 +40,10 @@ def generate_samples(
     ``workers`` > 1 writes files in that many spawned processes (each file is independent, so the bytes are the
     same either way); the default 1 writes them in this process.
 
-    Returns ``{"rtt": [paths in month order]}``. The same arguments always give byte-identical files.
+    Out-of-area placements (``oap/``), mental health and acute spells (``los_mh/``, ``los_acute/``) are written for
+    the same months, and the ODS reference files (``ods/``) from ``seeds/reference``.
+
+    Returns ``{source: [paths]}``. The same arguments always give byte-identical files.
     """
     out_dir = Path(out_dir)
     if last_month < first_month:
@@ -54,7 +57,15 @@ def generate_samples(
             rtt = list(pool.map(write, tasks, chunksize=4))
     else:
         rtt = [write(task) for task in tasks]
-    return {"rtt": rtt}
+    from orchestration.samples.los import write_los_files
+    from orchestration.samples.oap import write_oap_files
+    from orchestration.sources.ods import write_sample_ods
+
+    written = {"rtt": rtt}
+    written["oap"] = write_oap_files(out_dir, first_month=first_month, last_month=last_month, seed=seed)
+    written.update(write_los_files(out_dir, first_month=first_month, last_month=last_month, seed=seed))
+    written["ods"] = write_sample_ods(out_dir)
+    return written
 
 
 def _write_rtt(task: tuple[date, bool], *, out_dir: Path, seed: int, extra_providers: int) -> Path:

@@ -851,7 +851,7 @@ def check_loaded_months(
         f"""select l.period_month from {SCHEMA}.file_loads l
             where l.is_current and not exists (
                 select 1 from audit.contract_checks c
-                where c.source = ? and c.period_month = l.period_month and c.sha256 = l.sha256)
+                where c.source = ? and c.period_month = l.period_month and c.sha256 = l.sha256 and c.passed)
             order by l.period_month""",
         [SOURCE],
     ).fetchall()

@@ -1,0 +1,148 @@
+"""Dagster assets for the routine feeds: one monthly-partitioned raw asset per feed, each with its blocking
+file-contract check, built from the feed registry (orchestration/sources/feeds.py).
+
+An asset's key is its dbt source (``["rtt", "full_extract"]`` ↔ ``source('rtt', 'full_extract')``), so the
+lineage runs from the file to the marts without glue. A backfill of many months runs as one run
+(BackfillPolicy.single_run), not one process per month.
+"""
+
+from dagster import (
+    AssetCheckExecutionContext,
+    AssetCheckResult,
+    AssetCheckSeverity,
+    AssetExecutionContext,
+    AssetKey,
+    AssetsDefinition,
+    BackfillPolicy,
+    MaterializeResult,
+    MetadataValue,
+    MonthlyPartitionsDefinition,
+    asset,
+    asset_check,
+)
+from dagster._core.definitions.asset_checks.asset_checks_definition import AssetChecksDefinition
+
+from orchestration import audit
+from orchestration.resources import WarehouseResource
+from orchestration.sources.feeds import FEEDS, Feed
+
+#: One partition per month of published data. NHS England's RTT full extracts go back to 2010 in this layout
+#: family; the other feeds start later and simply have no file for the early months.
+monthly_partitions = MonthlyPartitionsDefinition(start_date="2010-04-01", end_offset=0)
+
+
+def _window(context: AssetExecutionContext):
+    if not context.has_partition_key_range:
+        return None
+    window = context.partition_time_window
+    return window.start.date(), window.end.date()
+
+
+def build_feed_asset(feed: Feed) -> tuple[AssetsDefinition, AssetChecksDefinition]:
+    @asset(
+        key=AssetKey(list(feed.asset_key)),
+        name=None,
+        partitions_def=monthly_partitions,
+        backfill_policy=BackfillPolicy.single_run(),
+        group_name=feed.name,
+        kinds={"duckdb", "csv"},
+        description=(
+            f"{feed.description} A file that fails its contract (expectations/{feed.suite}.json) is quarantined "
+            "with a reason file; other files and months go on. Re-loading a file changes nothing; a revision "
+            f"replaces its month. Published: {feed.publication_rhythm}."
+        ),
+    )
+    def feed_asset(context: AssetExecutionContext, warehouse: WarehouseResource) -> MaterializeResult:
+        folder = warehouse.source_folder(feed.name)
+        con = warehouse.connect_build()
+        try:
+            feed.ensure_raw_tables(con)
+            results = (
+                feed.ingest_folder(
+                    con,
+                    folder,
+                    warehouse.quarantine_path,
+                    move_rejected=warehouse.moves_rejected_files,
+                    months=_window(context),
+                )
+                if folder.is_dir()
+                else []
+            )
+            for result in results:
+                if result.action in ("loaded", "replaced"):
+                    # the file passed its contract before it was loaded: the check need not validate it again
+                    audit.record_contract_pass(
+                        con,
+                        run_id=context.run_id,
+                        source=feed.name,
+                        period_month=result.period_month,
+                        sha256=result.sha256,
+                    )
+                if result.action != "rejected":
+                    context.log.info(f"{feed.title}: {result.file}: {result.action} ({result.rows} rows)")
+                    continue
+                audit.record_rejection(
+                    con,
+                    run_id=context.run_id,
+                    source=feed.name,
+                    source_file=result.file,
+                    period_month=result.period_month,
+                    violations=list(result.violations),
+                    quarantined_to=str(result.quarantined_to or ""),
+                )
+                first = result.violations[0] if result.violations else None
+                context.log.error(
+                    f"{feed.title}: {result.file} was quarantined"
+                    + (f": row {first.row}, column {first.column}: {first.rule}: {first.message}" if first else "")
+                )
+        finally:
+            con.close()
+        by_action: dict[str, int] = {}
+        for result in results:
+            by_action[result.action] = by_action.get(result.action, 0) + 1
+        return MaterializeResult(
+            metadata={
+                "folder": MetadataValue.path(str(folder)),
+                "files_seen": len(results),
+                **{f"files_{action}": count for action, count in sorted(by_action.items())},
+                "rejected_files": MetadataValue.json([str(r.file) for r in results if r.action == "rejected"]),
+            }
+        )
+
+    @asset_check(
+        asset=feed_asset,
+        name=f"{feed.name}_file_contract",
+        blocking=True,
+        description=(
+            f"Every current {feed.title} partition must have passed the Great Expectations suite "
+            f"expectations/{feed.suite}.json for the exact bytes loaded (SHA-256); a partition without such a "
+            "record (loaded by other means, or changed since) is validated now from the raw layer. Blocking: a "
+            "failure stops the dbt build and the publish, so the dashboards keep the last good data."
+        ),
+    )
+    def feed_contract(context: AssetCheckExecutionContext, warehouse: WarehouseResource) -> AssetCheckResult:
+        con = warehouse.connect_build()
+        try:
+            feed.ensure_raw_tables(con)
+            outcomes = feed.check_loaded_months(con, run_id=context.op_execution_context.run_id)
+        finally:
+            con.close()
+        failed = {str(month): violations for month, violations in outcomes.items() if violations}
+        return AssetCheckResult(
+            passed=not failed,
+            severity=AssetCheckSeverity.ERROR,
+            metadata={
+                "partitions_checked": len(outcomes),
+                "partitions_failed": len(failed),
+                "failures": MetadataValue.json(
+                    {month: [str(v) for v in violations[:20]] for month, violations in failed.items()}
+                ),
+            },
+        )
+
+    return feed_asset, feed_contract
+
+
+FEED_ASSETS: dict[str, tuple[AssetsDefinition, AssetChecksDefinition]] = {
+    feed.name: build_feed_asset(feed) for feed in FEEDS
+}

@@ -1,0 +1,114 @@
+"""The routine feeds the warehouse ingests, described once so that Dagster, the pipeline and the CLI agree.
+
+Every feed arrives the same way (files under ``<sources_dir>/<feed>/``, one monthly partition per file, a
+file contract, idempotent loading, quarantine), so each feed module exposes the same five operations and this
+registry adapts them to one shape. Adding a feed is adding an entry here.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass
+from datetime import date
+from pathlib import Path
+
+import duckdb
+
+from orchestration.raw import ContractViolation, IngestResult
+from orchestration.sources import los, oap, rtt
+
+IngestFolder = Callable[..., list[IngestResult]]
+
+
+@dataclass(frozen=True)
+class Feed:
+    name: str
+    title: str
+    asset_key: tuple[str, str]
+    description: str
+    #: when the publisher releases a new month (cron, Europe/London), for the feed's schedule
+    cron_schedule: str
+    publication_rhythm: str
+    ingest_folder: IngestFolder
+    months_in_folder: Callable[[Path], list[date]]
+    check_loaded_months: Callable[..., dict[date, list[ContractViolation]]]
+    ensure_raw_tables: Callable[[duckdb.DuckDBPyConnection], None]
+    suite: str
+
+    @property
+    def key_string(self) -> str:
+        return "/".join(self.asset_key)
+
+
+FEEDS: tuple[Feed, ...] = (
+    Feed(
+        name="rtt",
+        title="RTT waiting times",
+        asset_key=("rtt", "full_extract"),
+        description=(
+            "NHS England RTT waiting times 'Full CSV data file', one partition per month, loaded into "
+            "raw_rtt.full_extract after its file contract passed."
+        ),
+        cron_schedule="0 10 8-14 * 4",
+        publication_rhythm="second Thursday of the month",
+        ingest_folder=rtt.ingest_rtt_folder,
+        months_in_folder=rtt.months_in_folder,
+        check_loaded_months=rtt.check_loaded_months,
+        ensure_raw_tables=rtt.ensure_raw_tables,
+        suite="rtt_full_extract",
+    ),
+    Feed(
+        name="oap",
+        title="Out-of-area placements",
+        asset_key=("oap", "monthly_statistics"),
+        description=(
+            "NHS England MHSDS monthly statistics on out-of-area placements (long layout), one partition per "
+            "month, loaded into raw_oap.monthly_statistics after its file contract passed; `*` kept as suppressed."
+        ),
+        cron_schedule="0 10 8-14 * 4",
+        publication_rhythm="second Thursday of the month (MHSDS monthly statistics)",
+        ingest_folder=oap.ingest_oap_folder,
+        months_in_folder=oap.months_in_folder,
+        check_loaded_months=oap.check_loaded_months,
+        ensure_raw_tables=oap.ensure_raw_tables,
+        suite="oap_monthly_statistics",
+    ),
+    Feed(
+        name="los_mh",
+        title="Mental health hospital spells",
+        asset_key=("los_mh", "hospital_spells"),
+        description=(
+            "Pseudonymised MHSDS hospital provider spells (MHS501 with ward type), one partition per monthly "
+            "submission, loaded into raw_los_mh.hospital_spells. Patient-level: never published."
+        ),
+        cron_schedule="0 7 20 * *",
+        publication_rhythm="monthly submission, by the 20th",
+        ingest_folder=lambda con, folder, quarantine_dir, **kw: los.ingest_folder(
+            con, "los_mh", folder, quarantine_dir, **kw
+        ),
+        months_in_folder=lambda folder: los.months_in_folder("los_mh", folder),
+        check_loaded_months=lambda con, **kw: los.check_loaded_months(con, "los_mh", **kw),
+        ensure_raw_tables=los.ensure_raw_tables,
+        suite="los_mh_hospital_spells",
+    ),
+    Feed(
+        name="los_acute",
+        title="Acute admitted patient care spells",
+        asset_key=("los_acute", "apc_spells"),
+        description=(
+            "Pseudonymised HES/SUS admitted patient care spells, one partition per monthly extract, loaded into "
+            "raw_los_acute.apc_spells. Patient-level: never published."
+        ),
+        cron_schedule="0 7 20 * *",
+        publication_rhythm="monthly extract, by the 20th",
+        ingest_folder=lambda con, folder, quarantine_dir, **kw: los.ingest_folder(
+            con, "los_acute", folder, quarantine_dir, **kw
+        ),
+        months_in_folder=lambda folder: los.months_in_folder("los_acute", folder),
+        check_loaded_months=lambda con, **kw: los.check_loaded_months(con, "los_acute", **kw),
+        ensure_raw_tables=los.ensure_raw_tables,
+        suite="los_acute_apc_spells",
+    ),
+)
+
+FEEDS_BY_NAME: dict[str, Feed] = {feed.name: feed for feed in FEEDS}
