@@ -1,0 +1,381 @@
+"""The benefits marts computed in Python after dbt (SPEC §7): SPC for every series, benefits tracking and the
+evaluation of effect. They read the dbt marts in the build database and write tables into its ``marts``
+schema, so they are checked and published with the rest.
+
+Why Python: the Making Data Count rules (runs, moving-range screening) and the statsmodels regressions are
+clearer and better tested as functions than as SQL.
+"""
+
+from __future__ import annotations
+
+import logging
+from datetime import date
+from functools import partial
+
+import duckdb
+import pandas as pd
+
+from orchestration.analytics import benefits as rules
+from orchestration.analytics.evaluation import before_after, difference_in_differences, interrupted_time_series
+from orchestration.analytics.spc import spc
+
+log = logging.getLogger(__name__)
+
+IMPROVEMENT = {"lower": "decrease", "higher": "increase", "neutral": "neutral"}
+EVALUATION_WINDOW_MONTHS = 12
+EVALUATION_TRANSITION_MONTHS = 3
+TRUST_TYPE_OF_COLLABORATIVE = {"acute": "acute", "mhlda": "mental_health", "community": "community"}
+
+
+def _month(value) -> date:
+    return pd.Timestamp(value).date().replace(day=1)
+
+
+def _add_months(month: date, months: int) -> date:
+    index = month.year * 12 + month.month - 1 + months
+    return date(index // 12, index % 12 + 1, 1)
+
+
+def _replace_table(con: duckdb.DuckDBPyConnection, name: str, frame: pd.DataFrame) -> None:
+    con.register("frame_to_write", frame)
+    try:
+        con.execute(f"create or replace table marts.{name} as select * from frame_to_write")
+    finally:
+        con.unregister("frame_to_write")
+
+
+# ---------------------------------------------------------------------------------------------------------------
+# SPC for every collaborative metric series and every member
+
+
+def build_spc(metric_month: pd.DataFrame, metrics: pd.DataFrame, collaboratives: pd.DataFrame) -> pd.DataFrame:
+    """One row per collaborative, organisation, metric, basis and month with the XmR chart of the series,
+    limits restarting at the collaborative's go-live date."""
+    better = dict(zip(metrics["metric_code"], metrics["better"], strict=True))
+    go_live = dict(zip(collaboratives["collaborative_code"], collaboratives["go_live_date"], strict=True))
+    frames = []
+    keys = ["collaborative_code", "org_code", "metric_code", "membership_basis"]
+    for (collaborative, org, metric, basis), series in metric_month.groupby(keys, sort=True):
+        series = series.sort_values("period_month")
+        if series["value"].notna().sum() == 0:
+            continue
+        periods = [_month(m) for m in series["period_month"]]
+        rebase = [_month(go_live[collaborative])] if pd.notna(go_live.get(collaborative)) else []
+        chart = spc(
+            series["value"].tolist(),
+            periods=periods,
+            improvement=IMPROVEMENT.get(better.get(metric), "neutral"),
+            rebase_at=rebase,
+        )
+        frames.append(
+            pd.DataFrame(
+                {
+                    "collaborative_code": collaborative,
+                    "org_code": org,
+                    "metric_code": metric,
+                    "membership_basis": basis,
+                    "period_month": periods,
+                    "value": chart["value"].to_numpy(),
+                    "mean": chart["mean"].to_numpy(),
+                    "upl": chart["upl"].to_numpy(),
+                    "lpl": chart["lpl"].to_numpy(),
+                    "upper_near_limit": chart["upper_near_limit"].to_numpy(),
+                    "lower_near_limit": chart["lower_near_limit"].to_numpy(),
+                    "point_type": chart["point_type"].to_numpy(),
+                    "special_cause_rule": chart["special_cause_rule"].to_numpy(),
+                    "rebase_group": chart["rebase_group"].to_numpy(),
+                    "is_trial_limits": chart["is_trial_limits"].to_numpy(),
+                }
+            )
+        )
+    return pd.concat(frames, ignore_index=True)
+
+
+# ---------------------------------------------------------------------------------------------------------------
+# Benefits tracking
+
+
+def _variation_name(point_type: str | None, direction: str | None) -> str | None:
+    if point_type is None or (isinstance(point_type, float) and pd.isna(point_type)):
+        return None
+    if point_type == "common_cause":
+        return "common_cause"
+    return f"{point_type}_{direction}" if direction in ("high", "low") else point_type
+
+
+def _assurance(target: float | None, upl: float, lpl: float, direction: str) -> str | None:
+    if target is None or pd.isna(upl) or pd.isna(lpl):
+        return None
+    higher_is_better = direction == "increase"
+    if target > upl:
+        return "consistently_fails" if higher_is_better else "consistently_passes"
+    if target < lpl:
+        return "consistently_passes" if higher_is_better else "consistently_fails"
+    return "inconsistent"
+
+
+def benefit_series(
+    benefit: pd.Series, metric_month: pd.DataFrame, variation: pd.DataFrame, months: list[date]
+) -> list[float | None]:
+    """The benefit's monthly values on the spine ``months``: the collaborative (or the scoped member) on the
+    as_was basis (accountability), or the coefficient of variation between members. A partial or suppressed
+    value counts as missing: the RAG is then grey rather than a flattering figure."""
+    if benefit["measure"] == "coefficient_of_variation":
+        rows = variation[
+            (variation["collaborative_code"] == benefit["collaborative_code"])
+            & (variation["metric_code"] == benefit["metric_code"])
+        ].drop_duplicates("period_month")
+        lookup = {_month(m): v for m, v in zip(rows["period_month"], rows["coefficient_of_variation"], strict=True)}
+    else:
+        org = benefit["scope_org_code"] if isinstance(benefit["scope_org_code"], str) else "ALL"
+        rows = metric_month[
+            (metric_month["collaborative_code"] == benefit["collaborative_code"])
+            & (metric_month["org_code"] == org)
+            & (metric_month["membership_basis"] == "as_was")
+            & (metric_month["metric_code"] == benefit["metric_code"])
+        ]
+        lookup = {
+            _month(m): (None if partial else v)
+            for m, v, partial in zip(rows["period_month"], rows["value"], rows["is_partial"], strict=True)
+        }
+    values = [lookup.get(month) for month in months]
+    return [None if v is None or pd.isna(v) else float(v) for v in values]
+
+
+def build_benefit_tracking(
+    register: pd.DataFrame, metric_month: pd.DataFrame, variation: pd.DataFrame, months: list[date]
+) -> tuple[pd.DataFrame, pd.DataFrame]:
+    """(dim_benefit, fct_benefit_tracking): the register with its resolved baseline and target, and one row per
+    benefit and month with actual, baseline, target, trajectory, % achieved, RAG, SPC variation and assurance."""
+    tracking, register_rows = [], []
+    latest = max(months)
+    for _, benefit in register.iterrows():
+        values = benefit_series(benefit, metric_month, variation, months)
+        baseline_value = rules.baseline(
+            months,
+            values,
+            _month(benefit["baseline_start"]),
+            _month(benefit["baseline_end"]),
+            None if pd.isna(benefit["baseline_value"]) else benefit["baseline_value"],
+        )
+        target = rules.resolve_target(
+            baseline_value,
+            None if pd.isna(benefit["target_value"]) else benefit["target_value"],
+            None if pd.isna(benefit["target_change_pct"]) else benefit["target_change_pct"],
+        )
+        direction = benefit["direction"]
+        rebase = [_month(benefit["rebase_date"])] if pd.notna(benefit["rebase_date"]) else []
+        has_data = any(v is not None for v in values)
+        chart = (
+            spc(values, periods=months, improvement=direction, rebase_at=rebase, target=target) if has_data else None
+        )
+        smoothing = int(benefit["smoothing_months"] or 1)
+        for i, month in enumerate(months):
+            actual = rules.smoothed_actual(values[: i + 1], smoothing)
+            trajectory = rules.trajectory(
+                month, _month(benefit["baseline_end"]), baseline_value, _month(benefit["target_date"]), target
+            )
+            point = chart.iloc[i] if chart is not None else None
+            tracking.append(
+                {
+                    "benefit_id": benefit["benefit_id"],
+                    "collaborative_code": benefit["collaborative_code"],
+                    "metric_code": benefit["metric_code"],
+                    "period_month": month,
+                    "monthly_value": values[i],
+                    "actual_value": actual,
+                    "baseline_value": baseline_value,
+                    "target_value": target,
+                    "trajectory_value": trajectory,
+                    "pct_of_target_achieved": rules.pct_of_target_achieved(actual, baseline_value, target),
+                    "rag_status": rules.rag_status(actual, trajectory, target, direction, float(benefit["tolerance"])),
+                    "spc_variation": None
+                    if point is None
+                    else _variation_name(point["point_type"], point["special_cause_direction"]),
+                    "spc_assurance": None
+                    if point is None or values[i] is None
+                    else _assurance(target, point["upl"], point["lpl"], direction),
+                    "spc_mean": None if point is None else point["mean"],
+                    "spc_upl": None if point is None else point["upl"],
+                    "spc_lpl": None if point is None else point["lpl"],
+                    "spc_point_type": None if point is None else point["point_type"],
+                    "spc_rebase_group": None if point is None else int(point["rebase_group"]),
+                    "is_latest_month": month == latest,
+                }
+            )
+        register_rows.append({**benefit.to_dict(), "baseline_value": baseline_value, "target_value": target})
+    dim = pd.DataFrame(register_rows)
+    fact = pd.DataFrame(tracking)
+    for column in ("spc_variation", "spc_assurance", "spc_point_type"):
+        fact[column] = fact[column].astype(object).where(fact[column].notna(), None)
+    return dim, fact
+
+
+# ---------------------------------------------------------------------------------------------------------------
+# Evaluation
+
+
+def _estimate_row(collaborative: str, metric: str, go_live: date, estimate, estimate_type: str) -> dict:
+    return {
+        "collaborative_code": collaborative,
+        "metric_code": metric,
+        "method": estimate.method,
+        "estimate_type": estimate_type,
+        "estimate": estimate.estimate,
+        "std_error": estimate.std_error,
+        "ci_lower": estimate.ci_lower,
+        "ci_upper": estimate.ci_upper,
+        "p_value": estimate.p_value,
+        "pre_periods": estimate.pre_periods,
+        "post_periods": estimate.post_periods,
+        "comparator_count": estimate.comparator_count,
+        "pre_trend_p_value": estimate.pre_trend_p_value,
+        "note": estimate.note,
+        "go_live_date": go_live,
+    }
+
+
+def comparator_orgs(
+    collaborative: str,
+    collaboratives: pd.DataFrame,
+    memberships: pd.DataFrame,
+    organisations: pd.DataFrame,
+    org_types: list[str],
+) -> list[str]:
+    """Trusts of the metric's type that are in no collaborative of this collaborative's type (SPEC §7)."""
+    kind = collaboratives.set_index("collaborative_code").loc[collaborative, "collaborative_type"]
+    if kind in TRUST_TYPE_OF_COLLABORATIVE:  # an acute collaborative is compared with acute trusts, and so on
+        org_types = [t for t in org_types if t == TRUST_TYPE_OF_COLLABORATIVE[kind]]
+    same_kind = set(collaboratives.loc[collaboratives["collaborative_type"] == kind, "collaborative_code"])
+    in_same_kind = set(memberships.loc[memberships["collaborative_code"].isin(same_kind), "current_org_code"])
+    candidates = organisations[organisations["org_type"].isin(org_types) & organisations["is_current"]]
+    return sorted(set(candidates["org_code"]) - in_same_kind)
+
+
+def build_evaluation(
+    register: pd.DataFrame,
+    metric_month: pd.DataFrame,
+    org_month: pd.DataFrame,
+    collaboratives: pd.DataFrame,
+    memberships: pd.DataFrame,
+    organisations: pd.DataFrame,
+    metrics: pd.DataFrame,
+) -> pd.DataFrame:
+    """Before/after, difference-in-differences and interrupted time series for each collaborative and metric
+    in its benefits register, around the collaborative's go-live date (as_is: like-for-like)."""
+    rows = []
+    applies = dict(zip(metrics["metric_code"], metrics["applies_to_org_types"], strict=True))
+    go_lives = dict(zip(collaboratives["collaborative_code"], collaboratives["go_live_date"], strict=True))
+    pairs = register.loc[register["measure"] == "value", ["collaborative_code", "metric_code"]].drop_duplicates()
+    for collaborative, metric in pairs.itertuples(index=False):
+        if pd.isna(go_lives.get(collaborative)):
+            continue
+        go_live = _month(go_lives[collaborative])
+        first = _add_months(go_live, -EVALUATION_WINDOW_MONTHS)
+        last = _add_months(go_live, EVALUATION_WINDOW_MONTHS + EVALUATION_TRANSITION_MONTHS - 1)
+        series = metric_month[
+            (metric_month["collaborative_code"] == collaborative)
+            & (metric_month["org_code"] == "ALL")
+            & (metric_month["membership_basis"] == "as_is")
+            & (metric_month["metric_code"] == metric)
+            & ~metric_month["is_partial"]
+        ][["period_month", "value"]].dropna()
+        windowed = series[
+            (series["period_month"] >= pd.Timestamp(first)) & (series["period_month"] <= pd.Timestamp(last))
+        ]
+        attempts = [
+            (
+                "mean_difference",
+                partial(
+                    before_after,
+                    series,
+                    go_live,
+                    window_months=EVALUATION_WINDOW_MONTHS,
+                    transition_months=EVALUATION_TRANSITION_MONTHS,
+                ),
+            ),
+            ("its", partial(interrupted_time_series, windowed, go_live)),
+        ]
+        org_types = list(applies[metric]) if metric in applies else []
+        treated = sorted(
+            set(
+                metric_month.loc[
+                    (metric_month["collaborative_code"] == collaborative)
+                    & (metric_month["membership_basis"] == "as_is")
+                    & (metric_month["org_code"] != "ALL")
+                    & (metric_month["metric_code"] == metric),
+                    "org_code",
+                ]
+            )
+        )
+        comparators = comparator_orgs(collaborative, collaboratives, memberships, organisations, org_types)
+        kind = collaboratives.set_index("collaborative_code").loc[collaborative, "collaborative_type"]
+        if kind in TRUST_TYPE_OF_COLLABORATIVE:
+            of_kind = set(organisations.loc[organisations["org_type"] == TRUST_TYPE_OF_COLLABORATIVE[kind], "org_code"])
+            treated = [org for org in treated if org in of_kind]
+        panel = org_month[
+            (org_month["metric_code"] == metric)
+            & org_month["org_code"].isin(treated + comparators)
+            & (org_month["period_month"] >= pd.Timestamp(first))
+            & (org_month["period_month"] <= pd.Timestamp(last))
+        ][["org_code", "period_month", "value"]].dropna()
+        panel = panel.assign(treated=panel["org_code"].isin(treated))
+        attempts.append(
+            ("did", partial(difference_in_differences, panel, go_live, transition_months=EVALUATION_TRANSITION_MONTHS))
+        )
+        for estimate_type, attempt in attempts:
+            try:
+                result = attempt()
+            except ValueError as error:
+                log.warning("Evaluation of %s %s (%s) not possible: %s", collaborative, metric, estimate_type, error)
+                continue
+            if isinstance(result, tuple):
+                level, slope = result
+                rows.append(_estimate_row(collaborative, metric, go_live, level, "level_change"))
+                rows.append(_estimate_row(collaborative, metric, go_live, slope, "slope_change"))
+            else:
+                rows.append(_estimate_row(collaborative, metric, go_live, result, estimate_type))
+    return pd.DataFrame(rows)
+
+
+# ---------------------------------------------------------------------------------------------------------------
+
+
+def build_benefits_marts(con: duckdb.DuckDBPyConnection) -> dict[str, int]:
+    """Read the dbt marts from the build database, write fct_spc, dim_benefit, fct_benefit_tracking and
+    fct_evaluation into its marts schema; return their row counts."""
+    metric_month = con.execute("select * from marts.fct_collaborative_metric_month").df()
+    metric_month["period_month"] = pd.to_datetime(metric_month["period_month"])
+    metrics = con.execute("select * from marts.dim_metric").df()
+    collaboratives = con.execute("select * from marts.dim_collaborative").df()
+    variation = con.execute(
+        "select distinct collaborative_code, metric_code, period_month, coefficient_of_variation "
+        "from marts.fct_variation"
+    ).df()
+    register = con.execute("select * from staging.stg_reference__benefits order by benefit_id").df()
+    org_month = con.execute("select * from intermediate.int_metric__org_month where not is_suppressed").df()
+    org_month["period_month"] = pd.to_datetime(org_month["period_month"])
+    memberships = con.execute("select * from marts.bridge_collaborative_membership").df()
+    organisations = con.execute("select * from marts.dim_organisation").df()
+    months = [
+        _month(m)
+        for m in con.execute("select period_month from intermediate.int_reporting_months order by 1").df()[
+            "period_month"
+        ]
+    ]
+
+    fct_spc = build_spc(metric_month, metrics, collaboratives)
+    dim_benefit, fct_benefit_tracking = build_benefit_tracking(register, metric_month, variation, months)
+    fct_evaluation = build_evaluation(
+        register, metric_month, org_month, collaboratives, memberships, organisations, metrics
+    )
+    written = {}
+    for name, frame in [
+        ("fct_spc", fct_spc),
+        ("dim_benefit", dim_benefit),
+        ("fct_benefit_tracking", fct_benefit_tracking),
+        ("fct_evaluation", fct_evaluation),
+    ]:
+        _replace_table(con, name, frame)
+        written[name] = len(frame)
+    return written
