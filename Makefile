@@ -6,7 +6,7 @@ VENV := .venv
 BIN := $(VENV)/bin
 INSTALLED := $(VENV)/.installed
 
-.PHONY: run test samples dagster lint clean
+.PHONY: run test samples dagster lint clean chromium
 
 $(INSTALLED): pyproject.toml
 	@test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
@@ -18,9 +18,16 @@ $(INSTALLED): pyproject.toml
 run: $(INSTALLED)
 	$(BIN)/collab-benefits run
 
-## test: every test (pytest: unit, dbt, and the whole pipeline on real files)
-test: $(INSTALLED)
+## test: every test (pytest: unit, dbt, the whole pipeline on real files, reports rendered in Chromium)
+test: $(INSTALLED) chromium
 	$(BIN)/python -m pytest
+
+## chromium: Debian's headless Chromium, which the report tests render pages with
+chromium:
+	@command -v chromium >/dev/null 2>&1 || { \
+		echo "Installing Debian's chromium package (needed by the report rendering tests)"; \
+		SUDO=$$( [ "$$(id -u)" = 0 ] || echo sudo ); \
+		$$SUDO apt-get update -qq && DEBIAN_FRONTEND=noninteractive $$SUDO apt-get install -y -qq chromium fonts-dejavu-core >/dev/null; }
 
 ## samples: (re)generate the bundled synthetic sample files into seeds/samples
 samples: $(INSTALLED)

@@ -82,7 +82,59 @@ def _run(args: argparse.Namespace) -> int:
     print(f"Warehouse: {warehouse_dir}")
     summary = run_pipeline(sources_dir, warehouse_dir)
     _print_summary(summary)
+    if summary.serving_db.exists():
+        from orchestration.report import write_all_reports
+
+        reports = write_all_reports(
+            summary.serving_db, warehouse_dir / "reports", synthetic_note=_synthetic(sources_dir)
+        )
+        print(f"Benefits reports for the board ({len(reports) - 1} collaboratives): {reports[-1]}")
+    print("Dashboards: Superset dashboards are not provisioned yet; query the serving database read-only meanwhile.")
     return summary.exit_code
+
+
+def _synthetic(sources_dir: Path) -> str | None:
+    from orchestration.report import DEFAULT_SYNTHETIC_NOTE
+
+    return DEFAULT_SYNTHETIC_NOTE if sources_dir.resolve() == BUNDLED_SAMPLES_DIR.resolve() else None
+
+
+def _report(args: argparse.Namespace) -> int:
+    from orchestration.report import write_all_reports, write_report
+
+    warehouse_dir = Path(args.warehouse_dir).resolve() if args.warehouse_dir else default_warehouse_dir()
+    serving = warehouse_dir / "serving.duckdb"
+    if not serving.exists():
+        print(
+            f"collab-benefits report: no serving database at {serving}: run `collab-benefits run` first",
+            file=sys.stderr,
+        )
+        return 2
+    note = _synthetic(default_sources_dir())
+    if args.collaborative:
+        import duckdb
+
+        con = duckdb.connect(str(serving), read_only=True)
+        try:
+            known = {row[0] for row in con.execute("select collaborative_code from dim_collaborative").fetchall()}
+        finally:
+            con.close()
+        code = args.collaborative.upper()
+        if code not in known:
+            print(
+                f"collab-benefits report: unknown collaborative {args.collaborative!r}; known: "
+                + ", ".join(sorted(known)),
+                file=sys.stderr,
+            )
+            return 2
+        out = Path(args.out) if args.out else warehouse_dir / "reports" / f"benefits-report-{code}.html"
+        print(f"Benefits report for {code}: {write_report(serving, code, out, synthetic_note=note)}")
+    else:
+        reports = write_all_reports(
+            serving, Path(args.out) if args.out else warehouse_dir / "reports", synthetic_note=note
+        )
+        print(f"Benefits reports: {reports[-1]}")
+    return 0
 
 
 def _month(text: str):
@@ -141,6 +193,13 @@ def build_parser() -> argparse.ArgumentParser:
     run.add_argument("--sources-dir", help="folder laid out as DIR/rtt/... (default: the bundled samples)")
     run.add_argument("--warehouse-dir", help="where the build and serving databases go (default: ./warehouse)")
     run.set_defaults(handler=_run)
+    report = commands.add_parser(
+        "report", help="write the benefits board report (self-contained HTML) per collaborative"
+    )
+    report.add_argument("--collaborative", help="collaborative code, e.g. SLP (default: every collaborative)")
+    report.add_argument("--out", help="output file (one collaborative) or folder (all)")
+    report.add_argument("--warehouse-dir", help="where the serving database is (default: ./warehouse)")
+    report.set_defaults(handler=_report)
     pull = commands.add_parser(
         "pull",
         help="download new publications into the landing folder (DIR/<source>/), with conditional requests",

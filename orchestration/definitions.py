@@ -9,7 +9,9 @@ import json
 
 from dagster import (
     AssetExecutionContext,
+    AssetKey,
     AssetSelection,
+    AssetSpec,
     DagsterRunStatus,
     Definitions,
     MaterializeResult,
@@ -20,12 +22,14 @@ from dagster import (
     SkipReason,
     asset,
     define_asset_job,
+    multi_asset,
     run_status_sensor,
     sensor,
 )
 from dagster._core.storage.tags import ASSET_PARTITION_RANGE_END_TAG, ASSET_PARTITION_RANGE_START_TAG
 from dagster_dbt import DbtCliResource
 
+from orchestration.analytics.marts import build_benefits_marts
 from orchestration.dbt import dbt_project, warehouse_dbt_models
 from orchestration.publish import publish_serving_database
 from orchestration.resources import WarehouseResource
@@ -35,9 +39,43 @@ from orchestration.sources.feeds import FEEDS
 SERVING_ASSET_KEY = ["serving", "database"]
 
 
+BENEFITS_MARTS = {
+    "fct_spc": "SPC (Making Data Count XmR) for every collaborative and member metric series, limits restarting "
+    "at the collaborative's go-live.",
+    "dim_benefit": "The benefits register with each benefit's resolved baseline and target.",
+    "fct_benefit_tracking": "One row per benefit and month: actual, baseline, target, trajectory, % achieved, RAG, "
+    "SPC variation and assurance.",
+    "fct_evaluation": "Before/after, difference-in-differences and interrupted time series estimates with 95% "
+    "intervals, around each collaborative's go-live.",
+}
+
+
+@multi_asset(
+    specs=[
+        AssetSpec(
+            AssetKey(["marts", name]),
+            description=description,
+            deps=[warehouse_dbt_models],
+            group_name="benefits",
+            kinds={"duckdb", "python"},
+        )
+        for name, description in BENEFITS_MARTS.items()
+    ],
+)
+def benefits_marts(context: AssetExecutionContext, warehouse: WarehouseResource):
+    """Benefits tracking, SPC and evaluation (SPEC §7), computed from the dbt marts in the build database."""
+    con = warehouse.connect_build()
+    try:
+        written = build_benefits_marts(con)
+    finally:
+        con.close()
+    for name, rows in written.items():
+        yield MaterializeResult(asset_key=AssetKey(["marts", name]), metadata={"rows": rows})
+
+
 @asset(
     key=SERVING_ASSET_KEY,
-    deps=[warehouse_dbt_models],
+    deps=[warehouse_dbt_models, benefits_marts],
     group_name="publish",
     kinds={"duckdb"},
     description=(
@@ -79,7 +117,7 @@ ingest_feed_jobs = {
 
 build_and_publish_job = define_asset_job(
     "build_and_publish",
-    selection=AssetSelection.assets(warehouse_dbt_models) | AssetSelection.assets(serving_database),
+    selection=AssetSelection.assets(warehouse_dbt_models, benefits_marts, serving_database),
     description="dbt build (models and tests) in the build database, then publish the serving database.",
 )
 
@@ -142,7 +180,7 @@ def landing_folder_sensor(context: SensorEvaluationContext, warehouse: Warehouse
 
 def build_definitions(warehouse: WarehouseResource | None = None) -> Definitions:
     return Definitions(
-        assets=[*feed_assets, warehouse_dbt_models, serving_database],
+        assets=[*feed_assets, warehouse_dbt_models, benefits_marts, serving_database],
         asset_checks=feed_checks,
         jobs=[ingest_feeds_job, *ingest_feed_jobs.values(), build_and_publish_job],
         schedules=feed_schedules,
