@@ -74,3 +74,16 @@ def test_the_bad_file_is_quarantined_with_a_reason_and_the_good_one_published(la
 def test_run_prints_where_the_serving_database_is(landing_run):
     root, _, _, result = landing_run
     assert f"Published the serving database: {Path(root / 'wh' / 'serving.duckdb')}" in result.stdout
+
+
+def test_the_rejection_is_recorded_in_the_data_quality_mart(landing_run):
+    root, bad, _, _ = landing_run
+    con = duckdb.connect(str(root / "wh" / "serving.duckdb"), read_only=True)
+    try:
+        rows = con.execute(
+            "select source, check_name, success, details from fct_data_quality where check_name like 'rejected_file:%'"
+        ).fetchall()
+    finally:
+        con.close()
+    assert rows and all(source == "rtt" and not success for source, _, success, _ in rows)
+    assert any(name == "rejected_file:c999_equals_detail" and bad.name in details for _, name, _, details in rows)

@@ -1,0 +1,70 @@
+{#-
+    How far the data can be trusted, check by check (SPEC §8): every file-contract validation of a loaded
+    partition, every rule a quarantined file broke, and the rows of patient-level feeds that were loaded but
+    left out of the measures. One row per run, source, month and check.
+-#}
+with contract_checks as (
+    select * from {{ ref('stg_audit__contract_checks') }}
+),
+
+rejections as (
+    select * from {{ ref('stg_audit__file_rejections') }}
+),
+
+row_problems as (
+    select 'los_acute' as source, period_month, row_problem, source_file
+    from {{ ref('stg_los_acute__apc_spells') }}
+    where row_problem is not null
+    union all
+    select 'los_mh' as source, period_month, row_problem, source_file
+    from {{ ref('stg_los_mh__hospital_spells') }}
+    where row_problem is not null
+),
+
+contract_rows as (
+    select
+        run_id,
+        checked_at as run_at,
+        source,
+        period_month,
+        'file_contract' as check_name,
+        passed as success,
+        cast(violations as double) as observed_value,
+        'partition validated against expectations/ suite (file SHA-256 ' || left(sha256, 12) || '…)' as details
+    from contract_checks
+),
+
+rejection_rows as (
+    select
+        run_id,
+        min(rejected_at) as run_at,
+        source,
+        period_month,
+        'rejected_file:' || rule as check_name,
+        false as success,
+        cast(count(*) as double) as observed_value,
+        source_file || ': ' || min(coalesce('row ' || source_row || ', ', '') || coalesce('column ' || source_column || ': ', '') || message)
+            || ' (quarantined to ' || min(quarantined_to) || ')' as details
+    from rejections
+    group by run_id, source, source_file, period_month, rule
+),
+
+row_problem_rows as (
+    select
+        cast(null as varchar) as run_id,
+        cast(null as timestamp) as run_at,
+        source,
+        period_month,
+        'row_left_out:' || row_problem as check_name,
+        false as success,
+        cast(count(*) as double) as observed_value,
+        'rows loaded, flagged and left out of the measures in ' || min(source_file) as details
+    from row_problems
+    group by source, period_month, row_problem
+)
+
+select * from contract_rows
+union all
+select * from rejection_rows
+union all
+select * from row_problem_rows
