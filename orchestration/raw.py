@@ -12,6 +12,7 @@ from __future__ import annotations
 import csv
 import hashlib
 import io
+import logging
 import shutil
 import zipfile
 import zlib
@@ -24,6 +25,8 @@ import duckdb
 import pandas as pd
 import pyarrow as pa
 import pyarrow.csv as pa_csv
+
+log = logging.getLogger(__name__)
 
 #: What a load attempt did. ``loaded``: first file for its month; ``replaced``: a revision replaced its month;
 #: ``unchanged``: these figures are already current; ``superseded``: an older file whose month has since been
@@ -517,3 +520,78 @@ def quarantine_file(
     reason = target_dir / f"{path.name}.reason.txt"
     reason.write_text(reason_text(path, source, violations, what_to_do), encoding="utf-8")
     return target
+
+
+# --------------------------------------------------------------------------------------------------------------
+# One file through the gate: the same steps for every feed
+
+
+def in_window(month: date | None, window: tuple[date, date] | None) -> bool:
+    """True when ``month`` falls in the half-open ``[start, end)`` window (or there is no window or month)."""
+    return window is None or month is None or window[0] <= month < window[1]
+
+
+def ingest_file(
+    con: duckdb.DuckDBPyConnection,
+    path: Path,
+    *,
+    schema: str,
+    source: str,
+    read,
+    check,
+    load,
+    month_in_name,
+    quarantine_dir: Path,
+    move: bool,
+    window: tuple[date, date] | None = None,
+) -> IngestResult | None:
+    """Take one delivered file through the gate: recognise bytes already loaded (by SHA-256) before reading
+    them; read; check the contract; load; quarantine a file that fails. ``None`` when the file's month is outside
+    ``window``. ``read(path) -> (file, frame)``, ``check(file, frame) -> violations`` and
+    ``load(con, file, frame) -> LoadOutcome`` are the feed's own; ``file`` has ``source_file`` and ``period_month``.
+    """
+    sha256 = file_sha256(path)
+    seen = loads_of(con, schema, sha256)
+    if seen:
+        record = seen[0]
+        action = "unchanged" if record.is_current else "superseded"
+        message = (
+            f"already loaded as {record.source_file}"
+            if record.is_current
+            else f"{record.period_month:%B %Y} has since been replaced"
+        )
+        return IngestResult(
+            action, record.source_file, record.period_month, record.row_count or 0, sha256, message=message
+        )
+
+    def reject(file: str, month: date | None, rows: int, violations: Sequence[ContractViolation]) -> IngestResult:
+        target = quarantine_file(path, quarantine_dir, source, violations, move)
+        message = f"{len(violations)} problem(s); quarantined to {target}"
+        return IngestResult("rejected", file, month, rows, sha256, tuple(violations), message, target)
+
+    try:
+        delivered, frame = read(path)
+    except ContractError as error:
+        return reject(error.file, month_in_name(path), 0, error.violations)
+    if not in_window(delivered.period_month, window):
+        return None
+    violations = check(delivered, frame)
+    if violations:
+        return reject(delivered.source_file, delivered.period_month, len(frame), violations)
+    try:
+        outcome = load(con, delivered, frame)
+    except (duckdb.Error, OSError) as error:  # the warehouse failed, not the file: leave it for the next run
+        log.exception("loading %s failed", delivered.source_file)
+        violation = ContractViolation(delivered.source_file, None, None, "load_error", f"loading failed: {error}")
+        return IngestResult(
+            "rejected",
+            delivered.source_file,
+            delivered.period_month,
+            len(frame),
+            sha256,
+            (violation,),
+            violation.message,
+        )
+    if outcome.action == "rejected":
+        return reject(outcome.file, outcome.period_month, outcome.rows, outcome.violations)
+    return IngestResult.from_outcome(outcome)

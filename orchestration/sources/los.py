@@ -43,7 +43,7 @@ import uuid
 from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import UTC, date, datetime
-from functools import lru_cache
+from functools import lru_cache, partial
 from pathlib import Path
 
 import duckdb
@@ -741,10 +741,6 @@ def months_in_folder(source: str, folder: Path) -> list[date]:
     return sorted(months)
 
 
-def _in_window(month: date | None, window: tuple[date, date] | None) -> bool:
-    return window is None or month is None or window[0] <= month < window[1]
-
-
 def ingest_folder(
     con: duckdb.DuckDBPyConnection,
     source: str,
@@ -762,9 +758,21 @@ def ingest_folder(
     ensure_raw_tables(con)
     results = []
     for path in discover_files(source, folder):
-        if not _in_window(month_in_file_name(source, path), months):
+        if not raw.in_window(month_in_file_name(source, path), months):
             continue
-        result = _ingest_one(con, source, path, Path(quarantine_dir), move_rejected, months, today)
+        result = raw.ingest_file(
+            con,
+            path,
+            schema=layout(source).schema,
+            source=source,
+            read=partial(read_file, source),
+            check=partial(check_contract, source, today=today),
+            load=lambda con, los_file, frame: load_file(con, source, los_file, frame),
+            month_in_name=partial(month_in_file_name, source),
+            quarantine_dir=Path(quarantine_dir),
+            move=move_rejected,
+            window=months,
+        )
         if result is None:
             continue
         log.info(
@@ -772,57 +780,6 @@ def ingest_folder(
         )
         results.append(result)
     return results
-
-
-def _ingest_one(
-    con: duckdb.DuckDBPyConnection,
-    source: str,
-    path: Path,
-    quarantine_dir: Path,
-    move: bool,
-    window: tuple[date, date] | None,
-    today: date | None,
-) -> IngestResult | None:
-    spec = layout(source)
-    sha256 = raw.file_sha256(path)
-    seen = raw.loads_of(con, spec.schema, sha256)
-    if seen:
-        record = seen[0]
-        action = "unchanged" if record.is_current else "superseded"
-        message = (
-            f"already loaded as {record.source_file}"
-            if record.is_current
-            else f"{record.period_month:%B %Y} has since been replaced"
-        )
-        return IngestResult(
-            action, record.source_file, record.period_month, record.row_count or 0, sha256, message=message
-        )
-
-    def reject(file: str, month: date | None, rows: int, violations: Sequence[ContractViolation]) -> IngestResult:
-        target = raw.quarantine_file(path, quarantine_dir, source, violations, move)
-        message = f"{len(violations)} problem(s); quarantined to {target}"
-        return IngestResult("rejected", file, month, rows, sha256, tuple(violations), message, target)
-
-    try:
-        los_file, frame = read_file(source, path)
-    except ContractError as error:
-        return reject(error.file, month_in_file_name(source, path), 0, error.violations)
-    if not _in_window(los_file.period_month, window):
-        return None
-    violations = check_contract(source, los_file, frame, today=today)
-    if violations:
-        return reject(los_file.source_file, los_file.period_month, len(frame), violations)
-    try:
-        outcome = load_file(con, source, los_file, frame)
-    except (duckdb.Error, OSError) as error:  # the warehouse failed, not the file: leave it for the next run
-        log.exception("loading %s failed", los_file.source_file)
-        violation = ContractViolation(los_file.source_file, None, None, "load_error", f"loading failed: {error}")
-        return IngestResult(
-            "rejected", los_file.source_file, los_file.period_month, len(frame), sha256, (violation,), violation.message
-        )
-    if outcome.action == "rejected":
-        return reject(outcome.file, outcome.period_month, outcome.rows, outcome.violations)
-    return IngestResult.from_outcome(outcome)
 
 
 # --------------------------------------------------------------------------------------------------------------

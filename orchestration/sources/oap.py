@@ -691,10 +691,6 @@ def months_in_folder(folder: Path) -> list[date]:
     return sorted(months)
 
 
-def _in_window(month: date | None, window: tuple[date, date] | None) -> bool:
-    return window is None or month is None or window[0] <= month < window[1]
-
-
 def ingest_oap_folder(
     con: duckdb.DuckDBPyConnection,
     folder: Path,
@@ -712,9 +708,21 @@ def ingest_oap_folder(
     ensure_raw_tables(con)
     results = []
     for path in discover_oap_files(folder):
-        if not _in_window(month_in_file_name(path), months):
+        if not raw.in_window(month_in_file_name(path), months):
             continue
-        result = _ingest_one(con, path, Path(quarantine_dir), move_rejected, months)
+        result = raw.ingest_file(
+            con,
+            path,
+            schema=SCHEMA,
+            source=SOURCE,
+            read=read_oap_file,
+            check=check_oap_contract,
+            load=load_oap_file,
+            month_in_name=month_in_file_name,
+            quarantine_dir=Path(quarantine_dir),
+            move=move_rejected,
+            window=months,
+        )
         if result is None:
             continue
         log.info(
@@ -726,54 +734,6 @@ def ingest_oap_folder(
         )
         results.append(result)
     return results
-
-
-def _ingest_one(
-    con: duckdb.DuckDBPyConnection,
-    path: Path,
-    quarantine_dir: Path,
-    move: bool,
-    window: tuple[date, date] | None = None,
-) -> IngestResult | None:
-    sha256 = raw.file_sha256(path)
-    seen = raw.loads_of(con, SCHEMA, sha256)
-    if seen:
-        record = seen[0]
-        action = "unchanged" if record.is_current else "superseded"
-        message = (
-            f"already loaded as {record.source_file}"
-            if record.is_current
-            else f"{record.period_month:%B %Y} has since been replaced"
-        )
-        return IngestResult(
-            action, record.source_file, record.period_month, record.row_count or 0, sha256, message=message
-        )
-
-    def reject(file: str, month: date | None, rows: int, violations: Sequence[ContractViolation]) -> IngestResult:
-        target = raw.quarantine_file(path, quarantine_dir, SOURCE, violations, move)
-        message = f"{len(violations)} problem(s); quarantined to {target}"
-        return IngestResult("rejected", file, month, rows, sha256, tuple(violations), message, target)
-
-    try:
-        oap_file, frame = read_oap_file(path)
-    except ContractError as error:
-        return reject(error.file, month_in_file_name(path), 0, error.violations)
-    if not _in_window(oap_file.period_month, window):
-        return None
-    violations = check_oap_contract(oap_file, frame)
-    if violations:
-        return reject(oap_file.source_file, oap_file.period_month, len(frame), violations)
-    try:
-        outcome = load_oap_file(con, oap_file, frame)
-    except (duckdb.Error, OSError) as error:  # the warehouse failed, not the file: leave it for the next run
-        log.exception("loading %s failed", oap_file.source_file)
-        violation = ContractViolation(oap_file.source_file, None, None, "load_error", f"loading failed: {error}")
-        return IngestResult(
-            "rejected", oap_file.source_file, oap_file.period_month, len(frame), sha256, (violation,), violation.message
-        )
-    if outcome.action == "rejected":
-        return reject(outcome.file, outcome.period_month, outcome.rows, outcome.violations)
-    return IngestResult.from_outcome(outcome)
 
 
 # --------------------------------------------------------------------------------------------------------------
