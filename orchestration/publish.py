@@ -43,7 +43,10 @@ def publish_serving_database(build_db: Path, serving_db: Path, run_id: str | Non
     run_id = run_id or uuid.uuid4().hex
     serving_db.parent.mkdir(parents=True, exist_ok=True)
     staging = serving_db.with_name(f".{serving_db.name}.{run_id}.publishing")
-    staging.unlink(missing_ok=True)
+    # A run killed while publishing leaves its staging file (and maybe its WAL) behind, under its own run id. There
+    # is one writer, so every staging file beside the serving database is such a leftover: remove them all.
+    for leftover in serving_db.parent.glob(f".{serving_db.name}.*.publishing*"):
+        leftover.unlink(missing_ok=True)
     published_at = datetime.now(UTC).replace(tzinfo=None)
     tables: dict[str, int] = {}
     try:

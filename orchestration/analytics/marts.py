@@ -36,7 +36,82 @@ def _add_months(month: date, months: int) -> date:
     return date(index // 12, index % 12 + 1, 1)
 
 
+#: The columns and types of each table, so that a warehouse with too little data for a series, a benefit or an
+#: estimate still gets the table, empty, with its contract columns.
+SCHEMAS: dict[str, dict[str, str]] = {
+    "fct_spc": {
+        "collaborative_code": "object",
+        "org_code": "object",
+        "metric_code": "object",
+        "membership_basis": "object",
+        "period_month": "datetime64[ns]",
+        "value": "float64",
+        "mean": "float64",
+        "upl": "float64",
+        "lpl": "float64",
+        "upper_near_limit": "float64",
+        "lower_near_limit": "float64",
+        "point_type": "object",
+        "special_cause_rule": "object",
+        "rebase_group": "int64",
+        "is_trial_limits": "bool",
+    },
+    "fct_benefit_tracking": {
+        "benefit_id": "object",
+        "collaborative_code": "object",
+        "metric_code": "object",
+        "period_month": "datetime64[ns]",
+        "monthly_value": "float64",
+        "actual_value": "float64",
+        "baseline_value": "float64",
+        "target_value": "float64",
+        "trajectory_value": "float64",
+        "pct_of_target_achieved": "float64",
+        "rag_status": "object",
+        "spc_variation": "object",
+        "spc_assurance": "object",
+        "spc_mean": "float64",
+        "spc_upl": "float64",
+        "spc_lpl": "float64",
+        "spc_point_type": "object",
+        "spc_rebase_group": "float64",
+        "is_latest_month": "bool",
+    },
+    "fct_evaluation": {
+        "collaborative_code": "object",
+        "metric_code": "object",
+        "method": "object",
+        "estimate_type": "object",
+        "estimate": "float64",
+        "std_error": "float64",
+        "ci_lower": "float64",
+        "ci_upper": "float64",
+        "p_value": "float64",
+        "pre_periods": "int64",
+        "post_periods": "int64",
+        "comparator_count": "int64",
+        "pre_trend_p_value": "float64",
+        "note": "object",
+        "go_live_date": "datetime64[ns]",
+    },
+}
+
+
+def _typed(name: str, rows: list[dict] | pd.DataFrame) -> pd.DataFrame:
+    frame = pd.DataFrame(rows) if not isinstance(rows, pd.DataFrame) else rows
+    if frame.empty:
+        frame = pd.DataFrame({column: pd.Series(dtype=kind) for column, kind in SCHEMAS[name].items()})
+    return frame
+
+
 def _replace_table(con: duckdb.DuckDBPyConnection, name: str, frame: pd.DataFrame) -> None:
+    if frame.empty:
+        types = {"object": "varchar", "float64": "double", "int64": "bigint", "bool": "boolean"}
+        columns = ", ".join(
+            f'"{column}" {types.get(str(kind), "date")}' for column, kind in SCHEMAS.get(name, {}).items()
+        ) or ", ".join(f'"{column}" varchar' for column in frame.columns)
+        con.execute(f"create or replace table marts.{name} ({columns})")
+        return
     con.register("frame_to_write", frame)
     try:
         con.execute(f"create or replace table marts.{name} as select * from frame_to_write")
@@ -88,7 +163,7 @@ def build_spc(metric_month: pd.DataFrame, metrics: pd.DataFrame, collaboratives:
                 }
             )
         )
-    return pd.concat(frames, ignore_index=True)
+    return pd.concat(frames, ignore_index=True) if frames else _typed("fct_spc", [])
 
 
 # ---------------------------------------------------------------------------------------------------------------
@@ -148,6 +223,8 @@ def build_benefit_tracking(
     """(dim_benefit, fct_benefit_tracking): the register with its resolved baseline and target, and one row per
     benefit and month with actual, baseline, target, trajectory, % achieved, RAG, SPC variation and assurance."""
     tracking, register_rows = [], []
+    if not months:
+        return register.assign(baseline_value=None, target_value=None), _typed("fct_benefit_tracking", [])
     latest = max(months)
     for _, benefit in register.iterrows():
         values = benefit_series(benefit, metric_month, variation, months)
@@ -205,7 +282,7 @@ def build_benefit_tracking(
             )
         register_rows.append({**benefit.to_dict(), "baseline_value": baseline_value, "target_value": target})
     dim = pd.DataFrame(register_rows)
-    fact = pd.DataFrame(tracking)
+    fact = _typed("fct_benefit_tracking", tracking)
     for column in ("spc_variation", "spc_assurance", "spc_point_type"):
         fact[column] = fact[column].astype(object).where(fact[column].notna(), None)
     return dim, fact
@@ -335,7 +412,7 @@ def build_evaluation(
                 rows.append(_estimate_row(collaborative, metric, go_live, slope, "slope_change"))
             else:
                 rows.append(_estimate_row(collaborative, metric, go_live, result, estimate_type))
-    return pd.DataFrame(rows)
+    return _typed("fct_evaluation", rows)
 
 
 # ---------------------------------------------------------------------------------------------------------------
