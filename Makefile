@@ -6,7 +6,7 @@ VENV := .venv
 BIN := $(VENV)/bin
 INSTALLED := $(VENV)/.installed
 
-.PHONY: run test samples dagster lint clean chromium
+.PHONY: run test test-faults samples dagster lint clean chromium
 
 $(INSTALLED): pyproject.toml
 	@test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
@@ -21,6 +21,10 @@ run: $(INSTALLED)
 ## test: every test (pytest: unit, dbt, the whole pipeline on real files, reports rendered in Chromium)
 test: $(INSTALLED) chromium
 	$(BIN)/python -m pytest
+
+## test-faults: readers during a publish, and runs killed in every phase then recovered (about 6 minutes)
+test-faults: $(INSTALLED)
+	$(BIN)/python -m pytest -m faults tests/test_faults.py
 
 ## chromium: Debian's headless Chromium, which the report tests render pages with
 chromium:
