@@ -6,7 +6,7 @@ VENV := .venv
 BIN := $(VENV)/bin
 INSTALLED := $(VENV)/.installed
 
-.PHONY: run test test-faults samples dagster lint clean chromium
+.PHONY: run test test-faults samples bench dagster lint clean chromium
 
 $(INSTALLED): pyproject.toml
 	@test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
@@ -36,6 +36,11 @@ chromium:
 ## samples: (re)generate the bundled synthetic sample files into seeds/samples
 samples: $(INSTALLED)
 	$(BIN)/python -m orchestration.samples --out seeds/samples
+
+## bench: national scale (60 months RTT + OAP, 12 months acute spells at F = 0.1) against pandas and DuckDB's scan;
+## files and results in warehouse/bench (never committed). BENCH_ARGS="--months 3 --spell-fraction 0.01" for a quick run
+bench: $(INSTALLED)
+	$(BIN)/collab-benefits bench $(BENCH_ARGS)
 
 ## dagster: the Dagster UI over the same assets, partitions, checks and schedules
 dagster: $(INSTALLED)

@@ -181,6 +181,26 @@ def _pull(args: argparse.Namespace) -> int:
     return 1 if failed else 0
 
 
+def _bench(args: argparse.Namespace) -> int:
+    """National-scale benchmark (SPEC §12): prints the table, writes bench.json and bench.md to --out."""
+    from orchestration.bench import DEFAULT_BENCH_DIR, run_bench
+
+    if args.months < 2 or not 0 <= args.spell_fraction <= 1:
+        print("bench: --months must be at least 2 and --spell-fraction between 0 and 1", file=sys.stderr)
+        return 2
+    given = sys.argv[2:] if sys.argv[1:2] == ["bench"] else []
+    command = " ".join(["collab-benefits bench", *given])
+    report = run_bench(
+        Path(args.out) if args.out else DEFAULT_BENCH_DIR,
+        months=args.months,
+        spell_fraction=args.spell_fraction,
+        acute_months=args.acute_months,
+        query_repeats=args.query_repeats,
+        command=command,
+    )
+    return 0 if all(m["ok"] for m in report["measurements"].values()) else 1
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog="collab-benefits",
@@ -210,6 +230,22 @@ def build_parser() -> argparse.ArgumentParser:
     )
     pull.add_argument("--month", dest="months", action="append", type=_month, help="a month like 2026-09 (repeatable)")
     pull.set_defaults(handler=_pull)
+    bench = commands.add_parser(
+        "bench",
+        help="generate national-scale files and time the full build, a monthly update, the dashboard queries, "
+        "pandas and DuckDB's bare scan side by side",
+    )
+    bench.add_argument("--months", type=int, default=60, help="months of RTT and OAP history (default: %(default)s)")
+    bench.add_argument(
+        "--spell-fraction",
+        type=float,
+        default=0.1,
+        help="share of England's 1.4 million acute spells a month to generate (default: %(default)s)",
+    )
+    bench.add_argument("--acute-months", type=int, default=12, help="months of spells (default: %(default)s)")
+    bench.add_argument("--query-repeats", type=int, default=20, help="runs of each dashboard query (default: 20)")
+    bench.add_argument("--out", help="folder for the files, warehouses and results (default: ./warehouse/bench)")
+    bench.set_defaults(handler=_bench)
     return parser
 
 

@@ -368,3 +368,21 @@ def write_zip(path: Path, member_name: str, data: bytes) -> Path:
         Path(tmp_name).unlink(missing_ok=True)
         raise
     return path
+
+
+def write_csv_file(path: Path, data: bytes) -> Path:
+    """Write ``data`` to ``path`` as a plain CSV, through a temporary file moved into place (a reader never sees
+    half a file). The benchmark writes plain CSVs so that every contender, DuckDB's bare scan included, reads the
+    same bytes; the bundled samples are zipped as NHS England publishes them."""
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    handle, tmp_name = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
+    try:
+        with os.fdopen(handle, "wb") as raw:
+            raw.write(data)
+        os.chmod(tmp_name, 0o644)
+        os.replace(tmp_name, path)
+    except BaseException:
+        Path(tmp_name).unlink(missing_ok=True)
+        raise
+    return path

@@ -75,6 +75,7 @@ from orchestration.samples.common import (
     rng_for,
     seasonal_activity,
     stable_hash,
+    write_csv_file,
     write_zip,
 )
 from orchestration.sources.los import ACUTE, MH, file_name
@@ -440,8 +441,12 @@ def _constituents(code: str, month: date, reference_dir: Path) -> list[str]:
     return found
 
 
-def _active_spells(seed: int, source: str, reporter: Organisation, month: date, reference_dir: Path) -> _Spells:
-    """Spells ``reporter`` submits for ``month``: admitted by its end and not discharged before its start."""
+def _active_spells(
+    seed: int, source: str, reporter: Organisation, month: date, reference_dir: Path, volume_scale: float = 1.0
+) -> _Spells:
+    """Spells ``reporter`` submits for ``month``: admitted by its end and not discharged before its start.
+
+    ``volume_scale`` multiplies every trust's admissions (national-scale benchmarks; 1 for the samples)."""
     organisations = load_organisations(reference_dir)
     lookback = MAX_STAY_DAYS[source] // 28 + 1
     first, last = np.datetime64(month, "D"), np.datetime64(month_end(month), "D")
@@ -457,7 +462,7 @@ def _active_spells(seed: int, source: str, reporter: Organisation, month: date, 
             )
             if source == SOURCE_ACUTE:
                 volume *= curve(months_since(admission_month), COVID_ACTIVITY)
-            volume *= seasonal_activity(admission_month)
+            volume *= seasonal_activity(admission_month) * volume_scale
             cohort = _cohort(seed, source, org, admission_month, round(volume, 6))
             active = np.flatnonzero((cohort.discharged >= first) & (cohort.admitted <= last))
             if len(active):
@@ -520,11 +525,18 @@ def _cells(values: np.ndarray, blank: np.ndarray | None = None) -> np.ndarray:
 _IMD_TEXT = np.array([""] + [str(i) for i in range(1, 11)], dtype=object)
 
 
-def month_csv(source: str, month: date, *, seed: int = DEFAULT_SEED, reference_dir: Path = REFERENCE_DIR) -> bytes:
+def month_csv(
+    source: str,
+    month: date,
+    *,
+    seed: int = DEFAULT_SEED,
+    reference_dir: Path = REFERENCE_DIR,
+    volume_scale: float = 1.0,
+) -> bytes:
     """The month's extract exactly as written: UTF-8, header first, ``\\r\\n`` line endings."""
     month = month_start(month)
     reporters = [org for org in _trusts(source, reference_dir) if org.is_open(month)]
-    tables = [(org.code, _active_spells(seed, source, org, month, reference_dir)) for org in reporters]
+    tables = [(org.code, _active_spells(seed, source, org, month, reference_dir, volume_scale)) for org in reporters]
     tables = _bad_rows(seed, source, month, tables)
     last = np.datetime64(month_end(month), "D")
     columns = []
@@ -573,11 +585,21 @@ def month_csv(source: str, month: date, *, seed: int = DEFAULT_SEED, reference_d
 
 
 def write_los_month(
-    source: str, month: date, out_dir: Path, *, seed: int = DEFAULT_SEED, reference_dir: Path = REFERENCE_DIR
+    source: str,
+    month: date,
+    out_dir: Path,
+    *,
+    seed: int = DEFAULT_SEED,
+    reference_dir: Path = REFERENCE_DIR,
+    volume_scale: float = 1.0,
+    compress: bool = True,
 ) -> Path:
-    """Write ``out_dir/<stem>.zip`` holding ``<stem>.csv`` (``MHS501_2024-04`` / ``HES_APC_2024-04``)."""
+    """Write ``out_dir/<stem>.zip`` holding ``<stem>.csv`` (``MHS501_2024-04`` / ``HES_APC_2024-04``), or with
+    ``compress=False`` the plain ``out_dir/<stem>.csv`` (benchmarks)."""
     member = file_name(source, month_start(month))
-    data = month_csv(source, month, seed=seed, reference_dir=reference_dir)
+    data = month_csv(source, month, seed=seed, reference_dir=reference_dir, volume_scale=volume_scale)
+    if not compress:
+        return write_csv_file(Path(out_dir) / member, data)
     return write_zip(Path(out_dir) / (member.removesuffix(".csv") + ".zip"), member, data)
 
 
@@ -608,3 +630,11 @@ def write_los_files(
         ]
     _cohort.cache_clear()
     return written
+
+
+def expected_admissions_per_month(
+    source: str, *, seed: int = DEFAULT_SEED, reference_dir: Path = REFERENCE_DIR
+) -> float:
+    """Expected admissions a month over every trust of the source's type at ``volume_scale`` 1 (before seasonality
+    and COVID-19): what a benchmark divides a national volume by to get its ``volume_scale``."""
+    return float(sum(_profile(seed, source, org).size for org in _trusts(source, reference_dir)))

@@ -56,6 +56,7 @@ from orchestration.samples.common import (
     seasonal_backlog,
     stable_hash,
     sub_icb_name,
+    write_csv_file,
     write_zip,
 )
 from orchestration.sources.rtt_layout import (
@@ -276,13 +277,30 @@ def _default_commissioners(org: Organisation, rng: np.random.Generator) -> tuple
     return tuple(chosen)
 
 
+def _national_commissioners(org: Organisation, rng: np.random.Generator) -> tuple[str, ...]:
+    """A synthetic benchmark trust's commissioners: two or three local ones, then a tail of distant ones.
+
+    In the national files a provider reports a row block for every sub-ICB location that referred even a few
+    patients, about seven on average (185,000 rows a month from about 480 providers); the reference trusts keep
+    their hand-picked few, so the bundled samples stay small and unchanged.
+    """
+    local = list(_default_commissioners(org, rng))[: int(rng.integers(2, 4))]
+    everywhere = [loc for loc in sorted(SUB_ICB_PARENT) if loc not in local]
+    tail = rng.choice(len(everywhere), size=int(rng.integers(3, 9)), replace=False)
+    return tuple(local + [everywhere[i] for i in sorted(tail)])
+
+
 @lru_cache(maxsize=4096)
 def _profile(seed: int, org: Organisation) -> _Profile:
     rng = rng_for(seed, SOURCE, org.code, "profile")
     size = float(np.clip(rng.lognormal(np.log(42_000), 0.4), 12_000, 140_000))
     if "teaching" in org.name.lower() or "university" in org.name.lower():
         size *= 1.35
-    commissioners = PROVIDER_COMMISSIONERS.get(org.code) or _default_commissioners(org, rng)
+    commissioners = PROVIDER_COMMISSIONERS.get(org.code) or (
+        _national_commissioners(org, rng)
+        if org.code.startswith(EXTRA_PROVIDER_PREFIX)
+        else _default_commissioners(org, rng)
+    )
     main = rng.uniform(0.6, 0.85)
     others = np.sort(rng.dirichlet(np.full(len(commissioners) - 1, 2.0)))[::-1] * (1 - main)
     shares = np.array([s.list_share for s in _SPECIALTIES_FROM_2021_04]) * rng.lognormal(0, 0.25, _N_SPECIALTIES)
@@ -640,8 +658,11 @@ def write_rtt_month(
     providers: Iterable[str] | None = None,
     extra_providers: int = 0,
     reference_dir: Path = REFERENCE_DIR,
+    compress: bool = True,
 ) -> Path:
-    """Write ``out_dir/<stem>.zip`` holding ``<stem>.csv`` (``file_name(month, revised)``); return the zip's path."""
+    """Write ``out_dir/<stem>.zip`` holding ``<stem>.csv`` (``file_name(month, revised)``); return the zip's path.
+
+    ``compress=False`` writes ``out_dir/<stem>.csv`` itself (the benchmark's plain files)."""
     member = file_name(month_start(month), revised)
     data = rtt_month_csv(
         month,
@@ -651,4 +672,6 @@ def write_rtt_month(
         extra_providers=extra_providers,
         reference_dir=reference_dir,
     )
+    if not compress:
+        return write_csv_file(Path(out_dir) / member, data)
     return write_zip(Path(out_dir) / (member.removesuffix(".csv") + ".zip"), member, data)
