@@ -5,8 +5,12 @@ PYTHON ?= $(shell command -v python3.11 || command -v python3)
 VENV := .venv
 BIN := $(VENV)/bin
 INSTALLED := $(VENV)/.installed
+# Superset has its own environment: 6.1.0 needs SQLAlchemy 1.4 and pandas < 2.2 (SPEC §11).
+SUPERSET_VENV := .venv-superset
+SUPERSET_INSTALLED := $(SUPERSET_VENV)/.installed
+WAREHOUSE_DIR ?= $(or $(COLLAB_WAREHOUSE_DIR),warehouse)
 
-.PHONY: run test test-faults samples bench dagster lint clean chromium
+.PHONY: run test test-faults samples bench dagster lint clean chromium dashboards .venv-superset
 
 $(INSTALLED): pyproject.toml
 	@test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
@@ -18,8 +22,8 @@ $(INSTALLED): pyproject.toml
 run: $(INSTALLED)
 	$(BIN)/collab-benefits run
 
-## test: every test (pytest: unit, dbt, the whole pipeline on real files, reports rendered in Chromium)
-test: $(INSTALLED) chromium
+## test: every test (pytest: unit, dbt, the whole pipeline on real files, reports and dashboards in Chromium)
+test: $(INSTALLED) chromium $(SUPERSET_INSTALLED)
 	$(BIN)/python -m pytest
 
 ## test-faults: readers during a publish, and runs killed in every phase then recovered (about 6 minutes)
@@ -32,6 +36,20 @@ chromium:
 		echo "Installing Debian's chromium package (needed by the report rendering tests)"; \
 		SUDO=$$( [ "$$(id -u)" = 0 ] || echo sudo ); \
 		$$SUDO apt-get update -qq && DEBIAN_FRONTEND=noninteractive $$SUDO apt-get install -y -qq chromium fonts-dejavu-core >/dev/null; }
+
+## .venv-superset: Superset 6.1.0, duckdb-engine and their pins (dashboards/requirements-superset.txt), from PyPI
+.venv-superset: $(SUPERSET_INSTALLED)
+
+$(SUPERSET_INSTALLED): dashboards/requirements-superset.txt
+	@test -x $(SUPERSET_VENV)/bin/python || $(PYTHON) -m venv $(SUPERSET_VENV)
+	$(SUPERSET_VENV)/bin/python -m pip install --quiet --upgrade pip
+	$(SUPERSET_VENV)/bin/python -m pip install --quiet -r dashboards/requirements-superset.txt
+	@touch $(SUPERSET_INSTALLED)
+
+## dashboards: Superset on http://127.0.0.1:8088 with the four dashboards (runs the pipeline if nothing is published)
+dashboards: $(INSTALLED) $(SUPERSET_INSTALLED)
+	@test -f "$(WAREHOUSE_DIR)/serving.duckdb" || $(BIN)/collab-benefits run
+	$(BIN)/collab-benefits dashboards
 
 ## samples: (re)generate the bundled synthetic sample files into seeds/samples
 samples: $(INSTALLED)

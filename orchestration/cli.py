@@ -89,7 +89,10 @@ def _run(args: argparse.Namespace) -> int:
             summary.serving_db, warehouse_dir / "reports", synthetic_note=_synthetic(sources_dir)
         )
         print(f"Benefits reports for the board ({len(reports) - 1} collaboratives): {reports[-1]}")
-    print("Dashboards: Superset dashboards are not provisioned yet; query the serving database read-only meanwhile.")
+    print(
+        "Dashboards: `make dashboards` starts Superset with the Benefits tracker, Outcomes monitor, Evaluation and "
+        "Data quality dashboards over this serving database; then open http://127.0.0.1:8088"
+    )
     return summary.exit_code
 
 
@@ -97,6 +100,14 @@ def _synthetic(sources_dir: Path) -> str | None:
     from orchestration.report import DEFAULT_SYNTHETIC_NOTE
 
     return DEFAULT_SYNTHETIC_NOTE if sources_dir.resolve() == BUNDLED_SAMPLES_DIR.resolve() else None
+
+
+def _dashboards(args: argparse.Namespace) -> int:
+    """Superset on 127.0.0.1 with the four dashboards imported, serving until interrupted (SPEC §10)."""
+    from orchestration.dashboards.launch import serve_dashboards
+
+    warehouse_dir = Path(args.warehouse_dir).resolve() if args.warehouse_dir else default_warehouse_dir()
+    return serve_dashboards(warehouse_dir / "serving.duckdb", host=args.host, port=args.port, serve=not args.no_serve)
 
 
 def _report(args: argparse.Namespace) -> int:
@@ -220,6 +231,17 @@ def build_parser() -> argparse.ArgumentParser:
     report.add_argument("--out", help="output file (one collaborative) or folder (all)")
     report.add_argument("--warehouse-dir", help="where the serving database is (default: ./warehouse)")
     report.set_defaults(handler=_report)
+    dashboards = commands.add_parser(
+        "dashboards",
+        help="start Superset on 127.0.0.1 with the dashboards imported (needs .venv-superset: `make dashboards`)",
+    )
+    dashboards.add_argument("--warehouse-dir", help="where the serving database is (default: ./warehouse)")
+    dashboards.add_argument("--host", default="127.0.0.1", help="address to listen on (default: %(default)s)")
+    dashboards.add_argument("--port", type=int, default=8088, help="port (default: %(default)s)")
+    dashboards.add_argument(
+        "--no-serve", action="store_true", help="import the dashboards and stop (check that a deployment works)"
+    )
+    dashboards.set_defaults(handler=_dashboards)
     pull = commands.add_parser(
         "pull",
         help="download new publications into the landing folder (DIR/<source>/), with conditional requests",
