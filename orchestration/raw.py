@@ -13,12 +13,14 @@ import csv
 import hashlib
 import io
 import logging
+import os
 import shutil
 import zipfile
 import zlib
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, date, datetime
+from functools import lru_cache
 from pathlib import Path
 
 import duckdb
@@ -128,7 +130,16 @@ class IngestResult(LoadOutcome):
 
 
 def file_sha256(path: Path) -> str:
-    """SHA-256 of the file's bytes as delivered (the zip, for a zipped file): the identity used for idempotency."""
+    """SHA-256 of the file's bytes as delivered (the zip, for a zipped file): the identity used for idempotency.
+
+    Remembered within the process for the file's path, size, modification time and inode, so the gate and the
+    feed's reader do not both read a 75 MB file to hash it."""
+    stat = os.stat(path)
+    return _sha256_of(str(Path(path).resolve()), stat.st_size, stat.st_mtime_ns, stat.st_ino)
+
+
+@lru_cache(maxsize=512)
+def _sha256_of(path: str, _size: int, _mtime_ns: int, _inode: int) -> str:
     digest = hashlib.sha256()
     with open(path, "rb") as handle:
         while chunk := handle.read(_CHUNK):
@@ -194,13 +205,12 @@ def read_csv_as_strings(source_file: str, data: bytes) -> pd.DataFrame:
         text_head = data.decode("utf-8")[:4096]
     except UnicodeDecodeError as error:
         line = data.count(b"\n", 0, error.start) + 1
-        raise ContractError(
-            source_file,
+        message = (
             f"is not UTF-8 text: byte 0x{data[error.start]:02x} at line {line} cannot be decoded "
-            "(was the file re-saved in another encoding, e.g. by Excel? use the file as published)",
-            rule="utf8_encoding",
-            row=line,
-        ) from error
+            "(was the file re-saved in another encoding, e.g. by Excel? use the file as published)"
+        )
+        violation = ContractViolation(source_file, line, _column_at(data, error.start), "utf8_encoding", message)
+        raise ContractError(source_file, message, violations=[violation]) from error
     text_head = text_head.removeprefix("\ufeff")
     if text_head.lstrip()[:1] == "<":
         raise ContractError(
@@ -253,6 +263,30 @@ def read_csv_as_strings(source_file: str, data: bytes) -> pd.DataFrame:
     frame.columns = header
     frame.index = pd.RangeIndex(2, 2 + len(frame), name="line")
     return frame
+
+
+def _column_at(data: bytes, offset: int) -> str | None:
+    """The header's name for the column holding byte ``offset`` (read as Latin-1, which maps every byte to one
+    character, so offsets survive); ``None`` when that cannot be told (e.g. the header itself is broken)."""
+    line_start = data.rfind(b"\n", 0, offset) + 1
+    line_end = data.find(b"\n", offset)
+    line = data[line_start : line_end if line_end >= 0 else len(data)].decode("latin-1").rstrip("\r")
+    header_end = data.find(b"\n")
+    if line_start == 0 or header_end < 0:
+        return None
+    header = next(csv.reader([data[:header_end].decode("latin-1").removeprefix("\xef\xbb\xbf").rstrip("\r")]))
+    position, field = offset - line_start, 0
+    cursor = 0
+    for index, cell in enumerate(next(csv.reader([line]))):
+        # a quoted cell occupies its text plus two quotes (doubled quotes inside are rare enough to ignore)
+        width = len(cell) + (2 if line[cursor : cursor + 1] == '"' else 0)
+        if cursor <= position <= cursor + width:
+            field = index
+            break
+        cursor += width + 1
+    else:
+        return None
+    return header[field] if field < len(header) else None
 
 
 def _field_count_violations(source_file: str, body: bytes, width: int) -> list[ContractViolation]:
@@ -338,6 +372,39 @@ def ensure_file_loads(con: duckdb.DuckDBPyConnection, schema: str) -> None:
             loaded_at timestamp not null
         )
     """)
+    con.execute(f"""
+        create table if not exists {schema}.file_hashes (
+            path varchar not null,
+            file_bytes bigint not null,
+            mtime_ns bigint not null,
+            inode bigint not null,
+            sha256 varchar not null
+        )
+    """)
+
+
+def known_file_sha256(con: duckdb.DuckDBPyConnection, schema: str, path: Path) -> str:
+    """SHA-256 of a delivered file, read from ``<schema>.file_hashes`` when the file's path, size and modification
+    time (nanoseconds) and inode are those it had when it was last hashed, else computed and remembered.
+
+    A monthly run sees every file of the history again; hashing them all (five gigabytes for five years of national
+    RTT files) would cost more than loading the new month. A file rewritten in place gets a new modification time,
+    one replaced by rename a new inode, and is hashed again, so the identity used for idempotency is still the
+    bytes.
+    """
+    path = Path(path)
+    stat = path.stat()
+    key = [str(path.resolve()), stat.st_size, stat.st_mtime_ns, stat.st_ino]
+    found = con.execute(
+        f"select sha256 from {schema}.file_hashes where path = ? and file_bytes = ? and mtime_ns = ? and inode = ?",
+        key,
+    ).fetchone()
+    if found:
+        return found[0]
+    sha256 = file_sha256(path)
+    con.execute(f"delete from {schema}.file_hashes where path = ?", key[:1])
+    con.execute(f"insert into {schema}.file_hashes values (?, ?, ?, ?, ?)", [*key, sha256])
+    return sha256
 
 
 def _records(con: duckdb.DuckDBPyConnection, schema: str, where: str, params: list) -> list[LoadRecord]:
@@ -550,7 +617,7 @@ def ingest_file(
     ``window``. ``read(path) -> (file, frame)``, ``check(file, frame) -> violations`` and
     ``load(con, file, frame) -> LoadOutcome`` are the feed's own; ``file`` has ``source_file`` and ``period_month``.
     """
-    sha256 = file_sha256(path)
+    sha256 = known_file_sha256(con, schema, path)
     seen = loads_of(con, schema, sha256)
     if seen:
         record = seen[0]

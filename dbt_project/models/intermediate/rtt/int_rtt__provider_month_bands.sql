@@ -5,9 +5,26 @@
     The trust total is the sum of the detail rows: the pre-summed C_999 rows are left out, never added (the
     file contract has already checked that C_999 equals the detail).
     Bands stay columns here so that summing stays a plain vectorised sum (SPEC §12).
+    Incremental by month (macros/incremental_months.sql): a run rebuilds only the months whose file load or
+    successions changed, so a monthly update reads one month of the raw layer, not the whole history.
 -#}
+{{ config(
+    materialized='incremental',
+    incremental_strategy='delete+insert',
+    unique_key='period_month',
+    on_schema_change='sync_all_columns',
+) }}
+{%- set months = months_to_rebuild(rtt_raw_month_versions()) %}
+
 with full_extract as (
     select * from {{ ref('stg_rtt__full_extract') }}
+    {%- if is_incremental() %}
+    where {{ period_month_in(months) }}
+    {%- endif %}
+),
+
+month_versions as (
+    {{ rtt_raw_month_versions() | indent(4) }}
 ),
 
 current_codes as (
@@ -22,29 +39,38 @@ detail_rows as (
     left join current_codes
         on full_extract.provider_org_code = current_codes.org_code
     where not full_extract.is_total_row
+),
+
+summed as (
+    select
+        period_month,
+        org_code,
+        case when grouping(treatment_function_code) = 1 then 'ALL' else treatment_function_code end
+            as treatment_function_code,
+        case
+            when grouping(treatment_function_code) = 1 then 'All treatment functions'
+            else any_value(treatment_function_name)
+        end as treatment_function_name,
+        rtt_part_type,
+        max(band_layout) as band_layout,
+        count(distinct commissioner_org_code) as commissioner_count,
+        list_sort(list_distinct(list(provider_org_code))) as reported_org_codes,
+        {%- for column in rtt_band_columns() %}
+        cast(sum({{ column }}) as bigint) as {{ column }},
+        {%- endfor %}
+        cast(sum(total) as bigint) as total,
+        cast(sum(patients_with_unknown_clock_start_date) as bigint) as patients_with_unknown_clock_start_date,
+        cast(sum(total_all) as bigint) as total_all
+    from detail_rows
+    group by grouping sets (
+        (period_month, org_code, treatment_function_code, rtt_part_type),
+        (period_month, org_code, rtt_part_type)
+    )
 )
 
 select
-    period_month,
-    org_code,
-    case when grouping(treatment_function_code) = 1 then 'ALL' else treatment_function_code end
-        as treatment_function_code,
-    case
-        when grouping(treatment_function_code) = 1 then 'All treatment functions'
-        else any_value(treatment_function_name)
-    end as treatment_function_name,
-    rtt_part_type,
-    max(band_layout) as band_layout,
-    count(distinct commissioner_org_code) as commissioner_count,
-    list_sort(list_distinct(list(provider_org_code))) as reported_org_codes,
-    {%- for column in rtt_band_columns() %}
-    cast(sum({{ column }}) as bigint) as {{ column }},
-    {%- endfor %}
-    cast(sum(total) as bigint) as total,
-    cast(sum(patients_with_unknown_clock_start_date) as bigint) as patients_with_unknown_clock_start_date,
-    cast(sum(total_all) as bigint) as total_all
-from detail_rows
-group by grouping sets (
-    (period_month, org_code, treatment_function_code, rtt_part_type),
-    (period_month, org_code, rtt_part_type)
-)
+    summed.*,
+    {{ month_source_version('month_versions.upstream_version') }} as source_version
+from summed
+inner join month_versions
+    on summed.period_month = month_versions.period_month

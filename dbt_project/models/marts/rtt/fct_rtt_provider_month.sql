@@ -2,9 +2,23 @@
     RTT waiting times per trust, treatment function and month (treatment_function_code 'ALL' is the trust
     total), with a merged trust's history under its successor. Patient counts here are NHS England's published
     aggregates and pass through as published.
+    Incremental by month, like int_rtt__provider_month_bands: only months rebuilt upstream are rebuilt here.
 -#}
+{{ config(
+    materialized='incremental',
+    incremental_strategy='delete+insert',
+    unique_key='period_month',
+    on_schema_change='sync_all_columns',
+) }}
+{%- set months = months_to_rebuild(
+    "select period_month, source_version as upstream_version from " ~ ref('int_rtt__provider_month_bands')
+) %}
+
 with provider_bands as (
     select * from {{ ref('int_rtt__provider_month_bands') }}
+    {%- if is_incremental() %}
+    where {{ period_month_in(months) }}
+    {%- endif %}
 ),
 
 pivoted as (
@@ -14,6 +28,7 @@ pivoted as (
         provider_bands.treatment_function_code,
         any_value(provider_bands.treatment_function_name) as treatment_function_name,
         max(provider_bands.commissioner_count) as commissioner_count,
+        any_value(provider_bands.source_version) as upstream_version,
         {{ rtt_pivot_parts('provider_bands') }}
     from provider_bands
     group by
@@ -50,5 +65,6 @@ select
     admitted_clock_stops + non_admitted_clock_stops as clock_stops,
     admitted_clock_stops,
     non_admitted_clock_stops,
-    wait_bands
+    wait_bands,
+    {{ month_source_version('upstream_version') }} as source_version
 from measured

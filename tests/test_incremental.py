@@ -1,0 +1,96 @@
+"""A monthly update (new files added, the pipeline run again on the same warehouse) must publish exactly what a
+full build of the same files publishes: the month-incremental dbt models rebuild only what changed, never
+differently. Small data: four months of samples, one of them with a revised RTT file."""
+
+from __future__ import annotations
+
+import os
+from datetime import date
+from pathlib import Path
+
+import duckdb
+import pytest
+
+from orchestration.pipeline import run_pipeline
+from orchestration.samples import generate_samples
+
+#: Columns that say when or in which run something happened, not what the figures are.
+VOLATILE_COLUMNS = {"run_id", "run_at", "loaded_at", "published_at", "checked_at", "rejected_at"}
+#: Logs of the runs themselves: an update has been run one more time than a full build, and says so.
+RUN_LOGS = {"fct_data_quality"}
+LAST_MONTH = date(2026, 1, 1)
+
+
+def _is_last_month(path: Path) -> bool:
+    name = path.name
+    return any(tag in name for tag in ("2026-01", "20260131", "January-2026"))
+
+
+def _serving_tables(serving: Path) -> dict[str, list[tuple]]:
+    con = duckdb.connect(str(serving), read_only=True)
+    try:
+        tables = [row[0] for row in con.execute("select table_name from duckdb_tables() order by 1").fetchall()]
+        out = {}
+        for table in tables:
+            if table.startswith("_") or table in RUN_LOGS:
+                continue
+            columns = [
+                row[0]
+                for row in con.execute(
+                    "select column_name from duckdb_columns() where table_name = ? order by column_index", [table]
+                ).fetchall()
+                if row[0] not in VOLATILE_COLUMNS
+            ]
+            select = ", ".join(f'"{c}"' for c in columns)
+            out[table] = sorted(con.execute(f'select {select} from "{table}"').fetchall(), key=repr)
+    finally:
+        con.close()
+    return out
+
+
+@pytest.fixture(scope="module")
+def sample_files(tmp_path_factory) -> Path:
+    folder = tmp_path_factory.mktemp("incremental") / "files"
+    generate_samples(folder, first_month=date(2025, 10, 1), last_month=LAST_MONTH)
+    return folder
+
+
+def _link(files: Path, target: Path, *, include_last: bool) -> None:
+    for path in sorted(files.rglob("*")):
+        if path.is_file() and (include_last or not _is_last_month(path)):
+            destination = target / path.relative_to(files)
+            destination.parent.mkdir(parents=True, exist_ok=True)
+            if not destination.exists():
+                os.link(path, destination)
+
+
+def test_a_monthly_update_publishes_what_a_full_build_publishes(sample_files: Path, tmp_path: Path):
+    landing = tmp_path / "landing"
+    _link(sample_files, landing, include_last=False)
+    first = run_pipeline(landing, tmp_path / "incremental")
+    assert first.exit_code == 0, (first.rejected_files, first.failed_checks, first.failed_steps)
+    assert LAST_MONTH not in first.months_found
+
+    _link(sample_files, landing, include_last=True)
+    update = run_pipeline(landing, tmp_path / "incremental")
+    assert update.exit_code == 0, (update.rejected_files, update.failed_checks, update.failed_steps)
+
+    full = run_pipeline(sample_files, tmp_path / "full")
+    assert full.exit_code == 0, (full.rejected_files, full.failed_checks, full.failed_steps)
+    assert LAST_MONTH in full.months_found
+
+    incremental_tables = _serving_tables(tmp_path / "incremental" / "serving.duckdb")
+    full_tables = _serving_tables(tmp_path / "full" / "serving.duckdb")
+    assert incremental_tables.keys() == full_tables.keys()
+    assert any(row for row in full_tables["fct_rtt_provider_month"] if row[0] == LAST_MONTH)
+    for table, rows in full_tables.items():
+        assert incremental_tables[table] == rows, f"{table} differs between the monthly update and a full build"
+
+
+def test_a_run_with_nothing_new_changes_nothing(sample_files: Path, tmp_path: Path):
+    first = run_pipeline(sample_files, tmp_path / "warehouse")
+    assert first.exit_code == 0
+    before = _serving_tables(tmp_path / "warehouse" / "serving.duckdb")
+    again = run_pipeline(sample_files, tmp_path / "warehouse")
+    assert again.exit_code == 0
+    assert _serving_tables(tmp_path / "warehouse" / "serving.duckdb") == before
