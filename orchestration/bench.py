@@ -124,7 +124,13 @@ def measure(name: str, task: str, args: dict, work_dir: Path, *, timeout: float 
         cpu_seconds=usage.get("cpu_seconds", float("nan")),
         peak_rss_bytes=max(peak_tree, usage.get("max_rss_bytes", 0)),
         ok=returncode == 0 and outcome.get("ok", False),
-        detail={**outcome.get("detail", {}), "log": str(log_path), "returncode": returncode},
+        detail={
+            **outcome.get("detail", {}),
+            "log": str(log_path),
+            "returncode": returncode,
+            # the machine is shared: the 1-minute load average when the contender ended says how shared
+            "load_average_after": round(os.getloadavg()[0], 2),
+        },
     )
 
 
@@ -216,14 +222,20 @@ def worker(task: str, args_json: str, result_path: str) -> int:
 
 
 def dashboard_queries(serving_db: Path) -> tuple[str, dict[str, str]]:
-    """The SQL each dashboard chart issues, from the Superset bundle under dashboards/ when it exists, else a
-    representative set of the marts' queries (the table says which)."""
+    """The SQL each dashboard chart issues, from the Superset bundle under dashboards/ when it exists, plus a
+    representative set of the marts' queries (national trends, provider league, a trust's distribution)."""
     from orchestration.dashboard_queries import bundle_queries, representative_queries
 
     found = bundle_queries(REPO_ROOT / "dashboards")
+    representative = representative_queries(serving_db)
     if found:
-        return "dashboards/ Superset bundle (dataset SQL and chart query_context)", found
-    return "representative mart queries (no Superset bundle in dashboards/ yet)", representative_queries(serving_db)
+        extra = {f"(mart) {name}": sql for name, sql in representative.items()}
+        return (
+            "every chart of the dashboards/ Superset bundle (its dataset SQL and query_context), then representative "
+            "mart queries marked (mart)",
+            {**found, **extra},
+        )
+    return "representative mart queries (no Superset bundle in dashboards/ yet)", representative
 
 
 def time_queries(serving_db: Path, queries: dict[str, str], repeats: int) -> dict[str, dict]:
@@ -577,8 +589,8 @@ def markdown(report: dict) -> str:
         f"Machine: {report['machine']}  ",
         f"Measured: {report['measured_at']}",
         "",
-        "| contender | wall (s) | CPU (s) | peak memory | wall ÷ bare scan | ok |",
-        "| --- | ---: | ---: | ---: | ---: | :-: |",
+        "| contender | wall (s) | CPU (s) | peak memory | wall ÷ bare scan | ok | load avg |",
+        "| --- | ---: | ---: | ---: | ---: | :-: | ---: |",
     ]
     for name, row in m.items():
         if name.startswith("scan_"):
@@ -594,7 +606,7 @@ def markdown(report: dict) -> str:
             ratio_text = f"{row['wall_seconds'] / reference['wall_seconds']:.1f} × {reference['name']}"
         lines.append(
             f"| {name} | {row['wall_seconds']:.1f} | {row['cpu_seconds']:.1f} | {_gib(row['peak_rss_bytes'])} | "
-            f"{ratio_text} | {'yes' if row['ok'] else '**no**'} |"
+            f"{ratio_text} | {'yes' if row['ok'] else '**no**'} | {row['detail'].get('load_average_after', '')} |"
         )
     lines += ["", f"Files: {_files_line(report['files'])}", ""]
     q = report["queries"]
