@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import signal
 from pathlib import Path
 
 from orchestration.dashboards import bundle as b
@@ -40,6 +41,14 @@ def serve_dashboards(
         return 2
     print(f"Superset's home (metadata database, generated secrets, log): {home.path}")
     server = SupersetServer(home, host=host, port=port)
+
+    def _interrupt(signum: int, frame: object) -> None:
+        raise KeyboardInterrupt
+
+    # Ctrl-C, or a plain kill, stops Superset too: it runs in its own process group and would outlive us. (SIGINT is
+    # set explicitly because a shell starting us in the background hands it down ignored.)
+    signal.signal(signal.SIGINT, _interrupt)
+    signal.signal(signal.SIGTERM, _interrupt)
     try:
         password, generated = initialise(home)
         print(f"Starting Superset on {server.url} ...")
