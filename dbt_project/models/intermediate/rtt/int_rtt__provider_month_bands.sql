@@ -16,7 +16,7 @@
 ) }}
 {%- set months = months_to_rebuild(rtt_raw_month_versions()) %}
 
-with full_extract as (
+with full_extract as not materialized (
     select * from {{ ref('stg_rtt__full_extract') }}
     {%- if is_incremental() %}
     where {{ period_month_in(months) }}
@@ -31,7 +31,7 @@ current_codes as (
     select * from {{ ref('int_organisations__current_code') }}
 ),
 
-detail_rows as (
+detail_rows as not materialized (
     select
         full_extract.*,
         coalesce(current_codes.current_org_code, full_extract.provider_org_code) as org_code
@@ -41,6 +41,9 @@ detail_rows as (
     where not full_extract.is_total_row
 ),
 
+-- Commissioners and published provider codes are counted from their distinct combinations below, not with
+-- count(distinct) and list() over the raw rows: those aggregates cannot spill to disk, and at national scale
+-- (ten million rows) they do not fit the memory the build is given (profiles.yml).
 summed as (
     select
         period_month,
@@ -53,8 +56,6 @@ summed as (
         end as treatment_function_name,
         rtt_part_type,
         max(band_layout) as band_layout,
-        count(distinct commissioner_org_code) as commissioner_count,
-        list_sort(list_distinct(list(provider_org_code))) as reported_org_codes,
         {%- for column in rtt_band_columns() %}
         cast(sum({{ column }}) as bigint) as {{ column }},
         {%- endfor %}
@@ -66,11 +67,82 @@ summed as (
         (period_month, org_code, treatment_function_code, rtt_part_type),
         (period_month, org_code, rtt_part_type)
     )
+),
+
+commissioner_keys as (
+    select
+        period_month,
+        org_code,
+        case when grouping(treatment_function_code) = 1 then 'ALL' else treatment_function_code end
+            as treatment_function_code,
+        rtt_part_type,
+        commissioner_org_code
+    from detail_rows
+    group by grouping sets (
+        (period_month, org_code, treatment_function_code, rtt_part_type, commissioner_org_code),
+        (period_month, org_code, rtt_part_type, commissioner_org_code)
+    )
+),
+
+provider_keys as (
+    select
+        period_month,
+        org_code,
+        case when grouping(treatment_function_code) = 1 then 'ALL' else treatment_function_code end
+            as treatment_function_code,
+        rtt_part_type,
+        provider_org_code
+    from detail_rows
+    group by grouping sets (
+        (period_month, org_code, treatment_function_code, rtt_part_type, provider_org_code),
+        (period_month, org_code, rtt_part_type, provider_org_code)
+    )
+),
+
+commissioner_counts as (
+    select
+        period_month,
+        org_code,
+        treatment_function_code,
+        rtt_part_type,
+        count(commissioner_org_code) as commissioner_count
+    from commissioner_keys
+    group by period_month, org_code, treatment_function_code, rtt_part_type
+),
+
+reported_codes as (
+    select
+        period_month,
+        org_code,
+        treatment_function_code,
+        rtt_part_type,
+        list_sort(list_distinct(list(provider_org_code))) as reported_org_codes
+    from provider_keys
+    group by period_month, org_code, treatment_function_code, rtt_part_type
 )
 
 select
-    summed.*,
+    summed.period_month,
+    summed.org_code,
+    summed.treatment_function_code,
+    summed.treatment_function_name,
+    summed.rtt_part_type,
+    summed.band_layout,
+    commissioner_counts.commissioner_count,
+    reported_codes.reported_org_codes,
+    summed.* exclude (period_month, org_code, treatment_function_code, treatment_function_name, rtt_part_type,
+        band_layout),
     {{ month_source_version('month_versions.upstream_version') }} as source_version
 from summed
+inner join commissioner_counts
+    on summed.period_month = commissioner_counts.period_month
+    and summed.org_code = commissioner_counts.org_code
+    and summed.treatment_function_code = commissioner_counts.treatment_function_code
+    and summed.rtt_part_type = commissioner_counts.rtt_part_type
+inner join reported_codes
+    on summed.period_month = reported_codes.period_month
+    and summed.org_code = reported_codes.org_code
+    and summed.treatment_function_code = reported_codes.treatment_function_code
+    and summed.rtt_part_type = reported_codes.rtt_part_type
 inner join month_versions
     on summed.period_month = month_versions.period_month
