@@ -6,7 +6,8 @@ One run, in this order, each contender in its own subprocess (so its CPU time an
    months of history and the month after it, under ``DIR/files`` (kept between runs with the same settings:
    generation is not timed);
 2. DuckDB's bare scan of the history's files (``read_csv`` over every file, ``count(*)`` and a sum): the floor
-   no pipeline that reads the files can beat; also of the RTT files alone and of the new month's files;
+   no pipeline that reads the files can beat; also of the RTT files alone and of the new month's files (each
+   scan the faster of two runs, so the floor is not a cold page cache);
 3. the full build (ingest with file contracts, dbt build with tests, benefits marts, blocking checks, publish)
    through the real pipeline, into ``DIR/warehouse``;
 4. the one-month incremental update: the new month's files added to the same sources folder, the pipeline run
@@ -449,10 +450,12 @@ def run_bench(
 
     measured: dict[str, Measurement] = {}
 
-    def run(name: str, task: str, args: dict) -> Measurement:
+    def run(name: str, task: str, args: dict, *, best_of: int = 1) -> Measurement:
         say(f"{name} …")
-        measured[name] = measure(name, task, args, runs)
-        m = measured[name]
+        tries = [measure(name, task, args, runs) for _ in range(best_of)]
+        m = min(tries, key=lambda t: t.wall_seconds)
+        m.detail["wall_seconds_of_each_try"] = [round(t.wall_seconds, 2) for t in tries]
+        measured[name] = m
         say(
             f"{name}: {m.wall_seconds:.1f} s wall, {m.cpu_seconds:.1f} s CPU, {_gib(m.peak_rss_bytes)} peak"
             + ("" if m.ok else f"  FAILED (see {m.detail.get('log')})")
@@ -460,9 +463,9 @@ def run_bench(
         return m
 
     history_folders = [str(history / f) for f in FEED_FOLDERS]
-    run("scan_history", "scan", {"folders": history_folders})
-    run("scan_history_rtt", "scan", {"folders": [str(history / "rtt")]})
-    run("scan_new_month", "scan", {"folders": [str(new_month / f) for f in FEED_FOLDERS]})
+    run("scan_history", "scan", {"folders": history_folders}, best_of=2)
+    run("scan_history_rtt", "scan", {"folders": [str(history / "rtt")]}, best_of=2)
+    run("scan_new_month", "scan", {"folders": [str(new_month / f) for f in FEED_FOLDERS]}, best_of=2)
     run("full_build", "pipeline", {"sources": str(sources), "warehouse": str(runs / "warehouse")})
     _link_tree(new_month, sources)
     run("incremental_update", "pipeline", {"sources": str(sources), "warehouse": str(runs / "warehouse")})
