@@ -205,13 +205,12 @@ def read_csv_as_strings(source_file: str, data: bytes) -> pd.DataFrame:
         text_head = data.decode("utf-8")[:4096]
     except UnicodeDecodeError as error:
         line = data.count(b"\n", 0, error.start) + 1
-        raise ContractError(
-            source_file,
+        message = (
             f"is not UTF-8 text: byte 0x{data[error.start]:02x} at line {line} cannot be decoded "
-            "(was the file re-saved in another encoding, e.g. by Excel? use the file as published)",
-            rule="utf8_encoding",
-            row=line,
-        ) from error
+            "(was the file re-saved in another encoding, e.g. by Excel? use the file as published)"
+        )
+        violation = ContractViolation(source_file, line, _column_at(data, error.start), "utf8_encoding", message)
+        raise ContractError(source_file, message, violations=[violation]) from error
     text_head = text_head.removeprefix("\ufeff")
     if text_head.lstrip()[:1] == "<":
         raise ContractError(
@@ -264,6 +263,30 @@ def read_csv_as_strings(source_file: str, data: bytes) -> pd.DataFrame:
     frame.columns = header
     frame.index = pd.RangeIndex(2, 2 + len(frame), name="line")
     return frame
+
+
+def _column_at(data: bytes, offset: int) -> str | None:
+    """The header's name for the column holding byte ``offset`` (read as Latin-1, which maps every byte to one
+    character, so offsets survive); ``None`` when that cannot be told (e.g. the header itself is broken)."""
+    line_start = data.rfind(b"\n", 0, offset) + 1
+    line_end = data.find(b"\n", offset)
+    line = data[line_start : line_end if line_end >= 0 else len(data)].decode("latin-1").rstrip("\r")
+    header_end = data.find(b"\n")
+    if line_start == 0 or header_end < 0:
+        return None
+    header = next(csv.reader([data[:header_end].decode("latin-1").removeprefix("\xef\xbb\xbf").rstrip("\r")]))
+    position, field = offset - line_start, 0
+    cursor = 0
+    for index, cell in enumerate(next(csv.reader([line]))):
+        # a quoted cell occupies its text plus two quotes (doubled quotes inside are rare enough to ignore)
+        width = len(cell) + (2 if line[cursor : cursor + 1] == '"' else 0)
+        if cursor <= position <= cursor + width:
+            field = index
+            break
+        cursor += width + 1
+    else:
+        return None
+    return header[field] if field < len(header) else None
 
 
 def _field_count_violations(source_file: str, body: bytes, width: int) -> list[ContractViolation]:

@@ -141,8 +141,13 @@ CHECK_COLUMNS: tuple[str, ...] = (
     "check_value_unreadable",
     "check_value_negative",
     "check_count_not_whole",
+    "check_provider_code_format",
 )
 _REQUIRED = ("BREAKDOWN", "PRIMARY_LEVEL", "SECONDARY_LEVEL")
+#: Breakdowns whose PRIMARY_LEVEL is a provider's ODS code.
+PROVIDER_BREAKDOWNS: tuple[str, ...] = ("Sending Provider", "Receiving Provider")
+#: An ODS organisation code, as providers are coded: 3 to 5 upper-case letters and digits.
+_ODS_CODE = r"[A-Z0-9]{3,5}"
 
 
 @dataclass(frozen=True)
@@ -348,6 +353,14 @@ def _validation_batch(frame: pd.DataFrame, month: date) -> tuple[pd.DataFrame, _
             kinds = months_back.map(PERIOD_TYPES).where((starts.dt.day == 1) & (starts <= ends))
             checks["check_period_type"] = np.where(both, kinds.fillna("not an allowed start").to_numpy(object), "month")
 
+    breakdowns, levels = _column(frame, "BREAKDOWN"), _column(frame, "PRIMARY_LEVEL")
+    if breakdowns is not None and levels is not None:
+        code = levels.str.strip()
+        is_provider = breakdowns.str.strip().isin(PROVIDER_BREAKDOWNS)
+        # a blank code is reported once, by required_level_present
+        malformed = is_provider & (code != "") & ~code.str.fullmatch(_ODS_CODE)
+        checks["check_provider_code_format"] = malformed.to_numpy(dtype=np.float64)
+
     values = _column(frame, "MEASURE_VALUE")
     if values is not None:
         text = values.str.strip()
@@ -398,6 +411,7 @@ def check_oap_contract(oap_file: OapFile, frame: pd.DataFrame, *, today: date | 
             "check_value_unreadable": "MEASURE_VALUE",
             "check_value_negative": "MEASURE_VALUE",
             "check_count_not_whole": "MEASURE_VALUE",
+            "check_provider_code_format": "PRIMARY_LEVEL",
         }
     )
     violations = to_violations(
@@ -561,6 +575,15 @@ def _explainers(oap_file: OapFile, checked: _Checked) -> dict:
         also = f" (also on line {', '.join(others)})" if others else ""
         return [(", ".join(KEY_COLUMNS), f"duplicate key {key}{also}")]
 
+    def provider_code(_failure, line: int, _value):
+        code, breakdown = checked.cell("PRIMARY_LEVEL", line), checked.cell("BREAKDOWN", line)
+        return [
+            (
+                "PRIMARY_LEVEL",
+                f"'{code}' is not an ODS provider code (3 to 5 upper-case letters and digits) in a {breakdown} row",
+            )
+        ]
+
     return {
         "required_level_present": blank,
         "dates_parse": bad_date,
@@ -574,6 +597,7 @@ def _explainers(oap_file: OapFile, checked: _Checked) -> dict:
         "known_measure_id": measure,
         "known_single_status": status,
         "unique_key": duplicate,
+        "org_code_format": provider_code,
     }
 
 
