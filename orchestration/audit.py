@@ -1,4 +1,5 @@
-"""The audit schema of the build database: what each run rejected and which loads passed their contract.
+"""The audit schema of the build database: what each run rejected, which loads passed their contract, and how
+each mart fared against its GX suite before publishing.
 
 Rejections are kept per run so the CLI can say exactly which files failed and why, and the data-quality mart
 can show how far the data can be trusted.
@@ -41,6 +42,19 @@ def ensure_audit_schema(con: duckdb.DuckDBPyConnection) -> None:
             passed boolean,
             violations bigint,
             checked_at timestamp
+        )
+        """
+    )
+    con.execute(
+        """
+        create table if not exists audit.mart_checks (
+            run_id varchar,
+            checked_at timestamp,
+            mart varchar,
+            check_name varchar,
+            success boolean,
+            observed_value double,
+            details varchar
         )
         """
     )

@@ -28,32 +28,55 @@ def _ensure_bundled_samples(sources_dir: Path) -> None:
         generate_samples(BUNDLED_SAMPLES_DIR)
 
 
+#: At most this many problems of one file (or one failed check) are printed; the reason file lists them all.
+PRINTED_PER_FILE = 5
+
+
+def _where(problem: dict) -> str:
+    where = f"row {problem['source_row']}" if problem["source_row"] is not None else "file"
+    column = f", column {problem['source_column']!r}" if problem["source_column"] else ""
+    return f"{where}{column}"
+
+
+def _by_file(problems: list[dict]) -> dict[tuple[str, str], list[dict]]:
+    """Problems grouped by file, each file's in line order with what concerns the whole file after them."""
+    grouped: dict[tuple[str, str], list[dict]] = {}
+    for problem in problems:
+        grouped.setdefault((problem["source"], problem["source_file"]), []).append(problem)
+    for found in grouped.values():
+        found.sort(key=lambda problem: (problem["source_row"] is None, problem["source_row"] or 0))
+    return grouped
+
+
 def _print_summary(summary) -> None:
     print()
     if summary.rejected_files:
         print("Files that failed their contract and were quarantined (nothing from them reached the warehouse):")
-        seen: set[str] = set()
-        for rejection in summary.rejected_files:
-            where = f"row {rejection['source_row']}" if rejection["source_row"] is not None else "file"
-            column = f", column {rejection['source_column']!r}" if rejection["source_column"] else ""
-            print(
-                f"  {rejection['source']}/{rejection['source_file']}: {where}{column}: "
-                f"{rejection['rule']}: {rejection['message']}"
-            )
-            if rejection["source_file"] not in seen and rejection["quarantined_to"]:
-                seen.add(rejection["source_file"])
-                print(f"    reason file: {rejection['quarantined_to']}.reason.txt")
+        for (source, source_file), rejections in _by_file(summary.rejected_files).items():
+            for rejection in rejections[:PRINTED_PER_FILE]:
+                print(f"  {source}/{source_file}: {_where(rejection)}: {rejection['rule']}: {rejection['message']}")
+            if len(rejections) > PRINTED_PER_FILE:
+                print(f"    … and {len(rejections) - PRINTED_PER_FILE} more, all in the reason file")
+            if rejections[0]["quarantined_to"]:
+                print(f"    reason file: {rejections[0]['quarantined_to']}.reason.txt")
         print("  Fix the file (or ask the publisher for a corrected one) and drop it into the sources folder again.")
     if summary.row_problems:
         print("Rows loaded but left out of the measures (counted, not silently dropped):")
         for source, counts in summary.row_problems.items():
             print(f"  {source}: " + ", ".join(f"{rule} {count:,}" for rule, count in sorted(counts.items())))
+        for (source, source_file), flagged in _by_file(summary.flagged_rows).items():
+            for row in flagged[:PRINTED_PER_FILE]:
+                print(f"  {source}/{source_file}: {_where(row)}: {row['rule']}: {row['message']}")
+            if len(flagged) > PRINTED_PER_FILE:
+                print(f"    … and {len(flagged) - PRINTED_PER_FILE} more in this file (fct_data_quality counts them)")
     if summary.reference_discrepancies:
         print("The reference data (seeds/reference) disagree with the ODS files in the sources folder:")
         for discrepancy in summary.reference_discrepancies:
             print(f"  {discrepancy}")
     for check in summary.failed_checks:
         print(f"Blocking check failed: {check}")
+        for problem in summary.check_problems.get(check, [])[:PRINTED_PER_FILE]:
+            print(f"  {problem}")
     for step in summary.failed_steps:
         print(f"Step failed: {step}")
     if summary.published:
@@ -64,6 +87,8 @@ def _print_summary(summary) -> None:
         )
     else:
         print(f"Nothing was published; the serving database is unchanged: {summary.serving_db}")
+    if summary.data_docs:
+        print(f"GX Data Docs (every suite, and this run's mart checks): {summary.data_docs}")
     print(f"Build database (pipeline only): {summary.build_db}")
     print(f"Quarantine folder: {summary.quarantine_dir}")
     print("Explore assets, partitions and checks: .venv/bin/dagster dev -m orchestration.definitions")

@@ -32,6 +32,7 @@ from dagster_dbt import DbtCliResource
 from orchestration.analytics.marts import build_benefits_marts
 from orchestration.dbt import dbt_project, warehouse_dbt_models
 from orchestration.publish import publish_serving_database
+from orchestration.quality import build_mart_checks
 from orchestration.resources import WarehouseResource
 from orchestration.sources.assets import FEED_ASSETS, monthly_partitions
 from orchestration.sources.feeds import FEEDS
@@ -81,7 +82,7 @@ def benefits_marts(context: AssetExecutionContext, warehouse: WarehouseResource)
     description=(
         "warehouse/serving.duckdb: the validated marts, copied from the build database into a new file that is "
         "swapped in atomically. Superset and the reports open it read-only. Runs only after every blocking "
-        "check and dbt test passed."
+        "check (each mart's GX suite) and dbt test passed."
     ),
 )
 def serving_database(context: AssetExecutionContext, warehouse: WarehouseResource) -> MaterializeResult:
@@ -94,6 +95,22 @@ def serving_database(context: AssetExecutionContext, warehouse: WarehouseResourc
         }
     )
 
+
+#: Every table the serving database gets has a blocking GX check: the dbt marts' run before the benefits marts
+#: are computed from them, the benefits marts' after.
+mart_checks = [
+    build_mart_checks(
+        "dbt_mart_gx_suites",
+        [key for key in warehouse_dbt_models.keys if key.path[0] == "marts"],
+        "Validate every dbt mart against its GX suite (expectations/marts/).",
+    ),
+    build_mart_checks(
+        "benefits_mart_gx_suites",
+        [AssetKey(["marts", name]) for name in BENEFITS_MARTS],
+        "Validate the benefits marts against their GX suites (expectations/marts/); build the run's Data Docs.",
+        last=True,
+    ),
+]
 
 feed_assets = [asset_def for asset_def, _ in FEED_ASSETS.values()]
 feed_checks = [check_def for _, check_def in FEED_ASSETS.values()]
@@ -118,7 +135,10 @@ ingest_feed_jobs = {
 build_and_publish_job = define_asset_job(
     "build_and_publish",
     selection=AssetSelection.assets(warehouse_dbt_models, benefits_marts, serving_database),
-    description="dbt build (models and tests) in the build database, then publish the serving database.",
+    description=(
+        "dbt build (models and tests) in the build database, the benefits marts, every mart's GX suite (blocking), "
+        "then publish the serving database."
+    ),
 )
 
 #: One schedule per feed, on its publisher's rhythm.
@@ -181,7 +201,7 @@ def landing_folder_sensor(context: SensorEvaluationContext, warehouse: Warehouse
 def build_definitions(warehouse: WarehouseResource | None = None) -> Definitions:
     return Definitions(
         assets=[*feed_assets, warehouse_dbt_models, benefits_marts, serving_database],
-        asset_checks=feed_checks,
+        asset_checks=[*feed_checks, *mart_checks],
         jobs=[ingest_feeds_job, *ingest_feed_jobs.values(), build_and_publish_job],
         schedules=feed_schedules,
         sensors=[build_after_ingest, landing_folder_sensor],

@@ -42,6 +42,12 @@ class RunSummary:
     reference_discrepancies: list[str] = field(default_factory=list)
     #: rows loaded but left out of the measures, by feed and rule (e.g. a spell discharged before admission)
     row_problems: dict[str, dict[str, int]] = field(default_factory=dict)
+    #: the flagged rows of the files this run loaded: source, source_file, source_row, source_column, rule, message
+    flagged_rows: list[dict] = field(default_factory=list)
+    #: what each failed check found (``asset:check`` → sentences), e.g. a mart's failed GX expectations
+    check_problems: dict[str, list[str]] = field(default_factory=dict)
+    #: the run's GX Data Docs (index.html), when the mart checks built them
+    data_docs: Path | None = None
     run_ids: list[str] = field(default_factory=list)
 
     @property
@@ -60,6 +66,25 @@ def _failed_checks(result) -> list[str]:
         for evaluation in result.get_asset_check_evaluations()
         if not evaluation.passed
     ]
+
+
+def _check_problems(result) -> dict[str, list[str]]:
+    """What each failed check reported in its ``problems`` metadata (the mart checks' failed expectations)."""
+    problems = {}
+    for evaluation in result.get_asset_check_evaluations():
+        found = evaluation.metadata.get("problems")
+        if not evaluation.passed and found is not None:
+            problems[f"{evaluation.asset_key.to_user_string()}:{evaluation.check_name}"] = list(found.value)
+    return problems
+
+
+def _data_docs(result) -> Path | None:
+    """Where the run's mart checks built the GX Data Docs, if they did."""
+    for evaluation in result.get_asset_check_evaluations():
+        docs = evaluation.metadata.get("data_docs")
+        if docs is not None:
+            return Path(docs.value)
+    return None
 
 
 def reconcile_with_ods(folder: Path) -> list[str]:
@@ -149,6 +174,7 @@ def run_pipeline(
                 counts = los.row_problem_counts(con, source)
                 if counts:
                     summary.row_problems[source] = counts
+                summary.flagged_rows += los.flagged_rows(con, source, run_id=ingest.run_id)
         finally:
             con.close()
         if not ingest.success:
@@ -159,7 +185,9 @@ def run_pipeline(
     )
     summary.run_ids.append(build.run_id)
     summary.failed_checks += _failed_checks(build)
+    summary.check_problems.update(_check_problems(build))
     summary.failed_steps += _failed_steps(build)
+    summary.data_docs = _data_docs(build)
     if build.success:
         summary.published = True
         for event in build.get_asset_materialization_events():

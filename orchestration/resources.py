@@ -20,6 +20,7 @@ DEFAULT_WAREHOUSE_DIR = REPO_ROOT / "warehouse"
 EXPECTATIONS_DIR = REPO_ROOT / "expectations"
 DBT_PROJECT_DIR = REPO_ROOT / "dbt_project"
 
+
 def default_sources_dir() -> Path:
     return Path(os.environ.get("COLLAB_SOURCES_DIR") or BUNDLED_SAMPLES_DIR).resolve()
 
@@ -53,6 +54,11 @@ class WarehouseResource(ConfigurableResource):
     @property
     def quarantine_path(self) -> Path:
         return self.warehouse_path / "quarantine"
+
+    @property
+    def data_docs_path(self) -> Path:
+        """The run's GX Data Docs (a static site: open ``index.html``)."""
+        return self.warehouse_path / "data_docs"
 
     @property
     def dbt_target_path(self) -> Path:

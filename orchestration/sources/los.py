@@ -723,6 +723,78 @@ def row_problem_counts(
     return {rule: int(count) for rule, count in rows}
 
 
+def problem_column(spec: LosLayout, rule: str) -> str:
+    """The column (as the file names it) a row problem is about."""
+    return {
+        "unknown_provider": spec.provider,
+        "discharged_before_admission": spec.discharge,
+        "spell_duration_disagrees": spec.duration or spec.discharge,
+    }[rule]
+
+
+def flagged_rows(
+    con: duckdb.DuckDBPyConnection, source: str, *, run_id: str, limit: int = raw.MAX_ROWS_PER_RULE
+) -> list[dict]:
+    """The flagged rows of the files ``run_id`` loaded, each named by file, line, column and rule with a message
+    saying what is wrong (at most ``limit`` per file and rule; :func:`row_problem_counts` counts them all).
+
+    A run knows which files it loaded from ``audit.contract_checks`` (each load records its SHA-256 there).
+    """
+    from orchestration.audit import ensure_audit_schema
+
+    spec = layout(source)
+    ensure_raw_tables(con)
+    ensure_audit_schema(con)
+    names = spec.raw_names
+    duration = names[spec.duration] if spec.duration else "null"
+    rows = con.execute(
+        f"""
+        with loaded as (
+            select l.period_month, l.source_file
+            from {spec.schema}.file_loads l
+            join audit.contract_checks c
+                on c.source = ? and c.run_id = ? and c.period_month = l.period_month and c.sha256 = l.sha256
+            where l.is_current
+        ),
+        flagged as (
+            select r.source_file, r.source_row, r.row_problem,
+                   r.{names[spec.provider]} as provider, r.{names[spec.start]} as started,
+                   r.{names[spec.discharge]} as discharged, {duration} as duration,
+                   row_number() over (partition by r.source_file, r.row_problem order by r.source_row) as nth
+            from {spec.qualified_table} r
+            join loaded using (period_month, source_file)
+            where r.row_problem is not null
+        )
+        select source_file, source_row, row_problem, provider, started, discharged, duration
+        from flagged where nth <= ? order by source_file, source_row
+        """,
+        [source, run_id, limit],
+    ).fetchall()
+    found = []
+    for source_file, line, rule, provider, started, discharged, duration in rows:
+        if rule == "unknown_provider":
+            message = f"'{provider}' is not an organisation in seeds/reference"
+        elif rule == "discharged_before_admission":
+            message = f"discharged {discharged}, before the admission on {started}"
+        elif discharged is None:
+            message = f"{spec.duration} is {duration} but the spell has not been discharged"
+        else:
+            stay = (discharged - started).days
+            shown = "blank" if duration is None else duration
+            message = f"{spec.duration} is {shown} but {spec.discharge} − {spec.start} is {stay} days"
+        found.append(
+            {
+                "source": source,
+                "source_file": source_file,
+                "source_row": line,
+                "source_column": problem_column(spec, rule),
+                "rule": rule,
+                "message": message + " (loaded, flagged and left out of the measures)",
+            }
+        )
+    return found
+
+
 # --------------------------------------------------------------------------------------------------------------
 # The loop
 

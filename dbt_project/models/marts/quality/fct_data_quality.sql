@@ -1,7 +1,9 @@
 {#-
     How far the data can be trusted, check by check (SPEC §8): every file-contract validation of a loaded
-    partition, every rule a quarantined file broke, and the rows of patient-level feeds that were loaded but
-    left out of the measures. One row per run, source, month and check.
+    partition, every rule a quarantined file broke, the rows of patient-level feeds that were loaded but
+    left out of the measures, and each mart's GX suite before publishing. One row per run, source, month and
+    check. For the marts, the latest result of each (with the run that first found it): the mart checks run
+    after this model is built, so orchestration/quality.py writes a changed result into the built table too.
 -#}
 with contract_checks as (
     select * from {{ ref('stg_audit__contract_checks') }}
@@ -9,6 +11,16 @@ with contract_checks as (
 
 rejections as (
     select * from {{ ref('stg_audit__file_rejections') }}
+),
+
+mart_checks as (
+    select * from {{ ref('stg_audit__mart_checks') }}
+),
+
+latest_mart_checks as (
+    select *
+    from mart_checks
+    qualify run_id = first_value(run_id) over (partition by mart order by checked_at desc)
 ),
 
 row_problems as (
@@ -61,6 +73,19 @@ row_problem_rows as (
         'rows loaded, flagged and left out of the measures in ' || min(source_file) as details
     from row_problems
     group by source, period_month, row_problem
+),
+
+mart_check_rows as (
+    select
+        run_id,
+        checked_at as run_at,
+        mart as source,
+        cast(null as date) as period_month,
+        check_name,
+        success,
+        observed_value,
+        details
+    from latest_mart_checks
 )
 
 select * from contract_rows
@@ -68,3 +93,5 @@ union all
 select * from rejection_rows
 union all
 select * from row_problem_rows
+union all
+select * from mart_check_rows
