@@ -26,6 +26,12 @@ def _is_last_month(path: Path) -> bool:
     return any(tag in name for tag in ("2026-01", "20260131", "January-2026"))
 
 
+def _comparable(value):
+    """Doubles to 10 significant digits: DuckDB's parallel sums and standard deviations of doubles may differ in
+    the last bits from run to run, whichever way the run was made."""
+    return float(f"{value:.10g}") if isinstance(value, float) else value
+
+
 def _serving_tables(serving: Path) -> dict[str, list[tuple]]:
     con = duckdb.connect(str(serving), read_only=True)
     try:
@@ -42,7 +48,11 @@ def _serving_tables(serving: Path) -> dict[str, list[tuple]]:
                 if row[0] not in VOLATILE_COLUMNS
             ]
             select = ", ".join(f'"{c}"' for c in columns)
-            out[table] = sorted(con.execute(f'select {select} from "{table}"').fetchall(), key=repr)
+            rows = [
+                tuple(_comparable(value) for value in row)
+                for row in con.execute(f'select {select} from "{table}"').fetchall()
+            ]
+            out[table] = sorted(rows, key=repr)
     finally:
         con.close()
     return out
