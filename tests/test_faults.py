@@ -18,8 +18,9 @@ and 2023-04, so the evaluation mart has rows rather than none.
 
 Evidence for where each kill landed is the killed run's own output so far (the phase markers below).
 
-They take 6-7 minutes on a busy 2-core machine and have passed 3 runs in a row out of the 5 that issue 5 asks
-for, so they are marked ``faults`` and deselected from ``make test`` until they have: ``make test-faults`` runs them.
+They take 5-6.5 minutes on a busy 2-core machine and passed five rounds in a row from a fresh clone (the five that
+issue 5 asks for). They are marked ``faults`` and deselected from ``make test``, which they would lengthen by half:
+``make test-faults`` runs them.
 """
 
 from __future__ import annotations
