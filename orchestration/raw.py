@@ -598,6 +598,48 @@ def in_window(month: date | None, window: tuple[date, date] | None) -> bool:
     return window is None or month is None or window[0] <= month < window[1]
 
 
+def ingest_files(
+    con: duckdb.DuckDBPyConnection,
+    paths: Iterable[Path],
+    *,
+    schema: str,
+    source: str,
+    read,
+    check,
+    load,
+    month_in_name,
+    quarantine_dir: Path,
+    move: bool,
+    window: tuple[date, date] | None = None,
+) -> list[IngestResult]:
+    """Take every delivered file in ``paths`` through :func:`ingest_file`, one at a time, so that one bad file
+    never stops the others; files whose name puts them outside ``window`` are passed over unread."""
+    results = []
+    for path in paths:
+        if not in_window(month_in_name(path), window):
+            continue
+        result = ingest_file(
+            con,
+            path,
+            schema=schema,
+            source=source,
+            read=read,
+            check=check,
+            load=load,
+            month_in_name=month_in_name,
+            quarantine_dir=Path(quarantine_dir),
+            move=move,
+            window=window,
+        )
+        if result is None:
+            continue
+        log.info(
+            "%s: %s (%s rows)%s", result.file, result.action, result.rows, f": {result.message}" * bool(result.message)
+        )
+        results.append(result)
+    return results
+
+
 def ingest_file(
     con: duckdb.DuckDBPyConnection,
     path: Path,

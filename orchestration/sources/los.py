@@ -828,30 +828,19 @@ def ingest_folder(
     the run to files for months in ``[start, end)``; ``move_rejected`` moves rejects instead of copying them."""
     layout(source)
     ensure_raw_tables(con)
-    results = []
-    for path in discover_files(source, folder):
-        if not raw.in_window(month_in_file_name(source, path), months):
-            continue
-        result = raw.ingest_file(
-            con,
-            path,
-            schema=layout(source).schema,
-            source=source,
-            read=partial(read_file, source),
-            check=partial(check_contract, source, today=today),
-            load=lambda con, los_file, frame: load_file(con, source, los_file, frame),
-            month_in_name=partial(month_in_file_name, source),
-            quarantine_dir=Path(quarantine_dir),
-            move=move_rejected,
-            window=months,
-        )
-        if result is None:
-            continue
-        log.info(
-            "%s: %s (%s rows)%s", result.file, result.action, result.rows, f": {result.message}" * bool(result.message)
-        )
-        results.append(result)
-    return results
+    return raw.ingest_files(
+        con,
+        discover_files(source, folder),
+        schema=layout(source).schema,
+        source=source,
+        read=partial(read_file, source),
+        check=partial(check_contract, source, today=today),
+        load=lambda con, los_file, frame: load_file(con, source, los_file, frame),
+        month_in_name=partial(month_in_file_name, source),
+        quarantine_dir=Path(quarantine_dir),
+        move=move_rejected,
+        window=months,
+    )
 
 
 # --------------------------------------------------------------------------------------------------------------

@@ -730,34 +730,19 @@ def ingest_oap_folder(
     (bundled samples stay where they are). ``months`` limits the run to months in ``[start, end)``.
     """
     ensure_raw_tables(con)
-    results = []
-    for path in discover_oap_files(folder):
-        if not raw.in_window(month_in_file_name(path), months):
-            continue
-        result = raw.ingest_file(
-            con,
-            path,
-            schema=SCHEMA,
-            source=SOURCE,
-            read=read_oap_file,
-            check=check_oap_contract,
-            load=load_oap_file,
-            month_in_name=month_in_file_name,
-            quarantine_dir=Path(quarantine_dir),
-            move=move_rejected,
-            window=months,
-        )
-        if result is None:
-            continue
-        log.info(
-            "%s: %s (%s rows)%s",
-            result.file,
-            result.action,
-            result.rows,
-            f": {result.message}" if result.message else "",
-        )
-        results.append(result)
-    return results
+    return raw.ingest_files(
+        con,
+        discover_oap_files(folder),
+        schema=SCHEMA,
+        source=SOURCE,
+        read=read_oap_file,
+        check=check_oap_contract,
+        load=load_oap_file,
+        month_in_name=month_in_file_name,
+        quarantine_dir=Path(quarantine_dir),
+        move=move_rejected,
+        window=months,
+    )
 
 
 # --------------------------------------------------------------------------------------------------------------
