@@ -13,11 +13,12 @@ from datetime import date
 from functools import partial
 
 import duckdb
+import numpy as np
 import pandas as pd
 
 from orchestration.analytics import benefits as rules
 from orchestration.analytics.evaluation import before_after, difference_in_differences, interrupted_time_series
-from orchestration.analytics.spc import spc
+from orchestration.analytics.spc import spc, spc_arrays
 
 log = logging.getLogger(__name__)
 
@@ -125,45 +126,56 @@ def _replace_table(con: duckdb.DuckDBPyConnection, name: str, frame: pd.DataFram
 
 def build_spc(metric_month: pd.DataFrame, metrics: pd.DataFrame, collaboratives: pd.DataFrame) -> pd.DataFrame:
     """One row per collaborative, organisation, metric, basis and month with the XmR chart of the series,
-    limits restarting at the collaborative's go-live date."""
+    limits restarting at the collaborative's go-live date.
+
+    Every series is charted with `spc_arrays` and the columns are concatenated once at the end: at national
+    scale there are thousands of series, and a DataFrame per series cost more than the charts themselves."""
     better = dict(zip(metrics["metric_code"], metrics["better"], strict=True))
     go_live = dict(zip(collaboratives["collaborative_code"], collaboratives["go_live_date"], strict=True))
-    frames = []
     keys = ["collaborative_code", "org_code", "metric_code", "membership_basis"]
-    for (collaborative, org, metric, basis), series in metric_month.groupby(keys, sort=True):
-        series = series.sort_values("period_month")
-        if series["value"].notna().sum() == 0:
+    ordered = metric_month.sort_values([*keys, "period_month"], kind="stable")
+    months = [_month(value) for value in ordered["period_month"]]
+    values = ordered["value"].to_numpy(dtype=float, na_value=np.nan)
+    key_columns = {key: ordered[key].to_numpy(dtype=object) for key in keys}
+    chart_columns = (
+        "value", "mean", "upl", "lpl", "upper_near_limit", "lower_near_limit",
+        "point_type", "special_cause_rule", "rebase_group", "is_trial_limits",
+    )  # fmt: skip
+    parts: dict[str, list] = {name: [] for name in (*keys, "period_month", *chart_columns)}
+    # rows of one series are contiguous after the sort: cut where any key changes
+    n = len(ordered)
+    change = np.zeros(n, dtype=bool)
+    if n:
+        change[0] = True
+        for column in key_columns.values():
+            change[1:] |= column[1:] != column[:-1]
+    starts = np.flatnonzero(change)
+    for start, end in zip(starts, [*starts[1:], n], strict=True):
+        if np.isnan(values[start:end]).all():
             continue
-        periods = [_month(m) for m in series["period_month"]]
+        collaborative, org, metric, basis = (key_columns[key][start] for key in keys)
+        periods = months[start:end]
         rebase = [_month(go_live[collaborative])] if pd.notna(go_live.get(collaborative)) else []
-        chart = spc(
-            series["value"].tolist(),
+        chart = spc_arrays(
+            values[start:end],
             periods=periods,
             improvement=IMPROVEMENT.get(better.get(metric), "neutral"),
             rebase_at=rebase,
         )
-        frames.append(
-            pd.DataFrame(
-                {
-                    "collaborative_code": collaborative,
-                    "org_code": org,
-                    "metric_code": metric,
-                    "membership_basis": basis,
-                    "period_month": periods,
-                    "value": chart["value"].to_numpy(),
-                    "mean": chart["mean"].to_numpy(),
-                    "upl": chart["upl"].to_numpy(),
-                    "lpl": chart["lpl"].to_numpy(),
-                    "upper_near_limit": chart["upper_near_limit"].to_numpy(),
-                    "lower_near_limit": chart["lower_near_limit"].to_numpy(),
-                    "point_type": chart["point_type"].to_numpy(),
-                    "special_cause_rule": chart["special_cause_rule"].to_numpy(),
-                    "rebase_group": chart["rebase_group"].to_numpy(),
-                    "is_trial_limits": chart["is_trial_limits"].to_numpy(),
-                }
-            )
-        )
-    return pd.concat(frames, ignore_index=True) if frames else _typed("fct_spc", [])
+        for key, value in zip(keys, (collaborative, org, metric, basis), strict=True):
+            parts[key].append([value] * (end - start))
+        parts["period_month"].append(periods)
+        for name in chart_columns:
+            parts[name].append(chart[name])
+    if not parts["value"]:
+        return _typed("fct_spc", [])
+    frame = {}
+    for name, pieces in parts.items():
+        if name in ("point_type", "special_cause_rule", *keys, "period_month"):
+            frame[name] = pd.Series([item for piece in pieces for item in piece], dtype=object)
+        else:
+            frame[name] = np.concatenate(pieces)
+    return pd.DataFrame(frame)
 
 
 # ---------------------------------------------------------------------------------------------------------------

@@ -80,6 +80,7 @@ __all__ = [
     "SCREENING_FACTOR",
     "assurance",
     "spc",
+    "spc_arrays",
     "variation_icon",
 ]
 
@@ -140,12 +141,13 @@ def _rebase_groups(n: int, periods: Sequence[date] | None, rebase_at: Sequence[d
         return groups
     if periods is None:
         raise ValueError("rebase_at needs periods")
-    stamps = pd.to_datetime(pd.Series(list(periods)))
+    stamps = [pd.Timestamp(period) for period in periods]
     starts = set()
     for rebase in rebase_at:
-        at_or_after = np.flatnonzero((stamps >= pd.Timestamp(rebase)).to_numpy())
-        if at_or_after.size and at_or_after[0] > 0:
-            starts.add(int(at_or_after[0]))
+        at = pd.Timestamp(rebase)
+        first = next((i for i, stamp in enumerate(stamps) if stamp >= at), None)
+        if first:  # None (after the last period) and 0 (on or before the first) start no group
+            starts.add(first)
     for start in sorted(starts):
         groups[start:] += 1
     return groups
@@ -231,30 +233,17 @@ def _point_type(direction: int, improvement: str) -> str:
     return "special_cause_improvement" if direction == good else "special_cause_concern"
 
 
-def spc(
+def spc_arrays(
     values: Sequence[float | None],
     *,
     periods: Sequence[date] | None = None,
     improvement: str,
     rebase_at: Sequence[date] = (),
-    target: float | None = None,
-) -> pd.DataFrame:
-    """XmR chart calculations for one series, one row per input value (see the module docstring for the rules).
-
-    Args:
-        values: the series in time order; None / NaN are missing values.
-        periods: the period of each value (dates, strictly increasing). Needed for ``rebase_at``; when given it
-            is the first column, ``period``.
-        improvement: ``'increase'`` (higher is better), ``'decrease'`` (lower is better) or ``'neutral'``.
-        rebase_at: dates at which the limits restart; each starts a new group at the first period on or after
-            it.
-        target: optional target, carried in the ``target`` column and ``frame.attrs['target']`` for
-            `assurance`.
-
-    Returns:
-        A DataFrame with columns ``period`` (when periods are given) followed by `COLUMNS`. ``frame.attrs``
-        holds ``improvement`` and ``target``.
-    """
+) -> dict[str, np.ndarray | list]:
+    """`spc`'s calculations as plain arrays, one entry per input value: ``value``, ``rebase_group``, the group
+    columns of `COLUMNS` and ``is_trial_limits`` as NumPy arrays, ``special_cause_rule``,
+    ``special_cause_direction`` and ``point_type`` as lists. For callers that chart thousands of series (the
+    marts), where a DataFrame per series would cost more than the calculation."""
     if improvement not in IMPROVEMENT_DIRECTIONS:
         raise ValueError(f"improvement must be one of {IMPROVEMENT_DIRECTIONS}, got {improvement!r}")
     y_all = np.array([_as_float(v) for v in values], dtype=float)
@@ -263,12 +252,9 @@ def spc(
         periods = list(periods)
         if len(periods) != n:
             raise ValueError(f"{len(periods)} periods for {n} values")
-        stamps = pd.to_datetime(pd.Series(periods))
-        if stamps.isna().any() or not stamps.is_monotonic_increasing or stamps.duplicated().any():
+        stamps = [None if period is None or pd.isna(period) else pd.Timestamp(period) for period in periods]
+        if any(stamp is None for stamp in stamps) or any(a >= b for a, b in zip(stamps[:-1], stamps[1:], strict=True)):
             raise ValueError("periods must be present and strictly increasing")
-    target_value = None if target is None else _as_float(target)
-    if target_value is not None and math.isnan(target_value):
-        target_value = None
 
     groups = _rebase_groups(n, periods, rebase_at)
     out = {name: np.full(n, np.nan) for name in COLUMNS[2:9]}
@@ -308,15 +294,54 @@ def spc(
             direction_col[row] = {1: "high", -1: "low"}.get(direction)
             point_type_col[row] = _point_type(direction, improvement)
 
+    return {
+        "value": y_all,
+        "rebase_group": groups,
+        **out,
+        "is_trial_limits": is_trial,
+        "special_cause_rule": rule_col,
+        "special_cause_direction": direction_col,
+        "point_type": point_type_col,
+    }
+
+
+def spc(
+    values: Sequence[float | None],
+    *,
+    periods: Sequence[date] | None = None,
+    improvement: str,
+    rebase_at: Sequence[date] = (),
+    target: float | None = None,
+) -> pd.DataFrame:
+    """XmR chart calculations for one series, one row per input value (see the module docstring for the rules).
+
+    Args:
+        values: the series in time order; None / NaN are missing values.
+        periods: the period of each value (dates, strictly increasing). Needed for ``rebase_at``; when given it
+            is the first column, ``period``.
+        improvement: ``'increase'`` (higher is better), ``'decrease'`` (lower is better) or ``'neutral'``.
+        rebase_at: dates at which the limits restart; each starts a new group at the first period on or after
+            it.
+        target: optional target, carried in the ``target`` column and ``frame.attrs['target']`` for
+            `assurance`.
+
+    Returns:
+        A DataFrame with columns ``period`` (when periods are given) followed by `COLUMNS`. ``frame.attrs``
+        holds ``improvement`` and ``target``.
+    """
+    periods = None if periods is None else list(periods)
+    arrays = spc_arrays(values, periods=periods, improvement=improvement, rebase_at=rebase_at)
+    n = len(arrays["value"])
+    target_value = None if target is None else _as_float(target)
+    if target_value is not None and math.isnan(target_value):
+        target_value = None
+
     frame = pd.DataFrame(
         {
-            "value": y_all,
-            "rebase_group": groups,
-            **out,
-            "is_trial_limits": is_trial,
-            "special_cause_rule": pd.Series(rule_col, dtype=object),
-            "special_cause_direction": pd.Series(direction_col, dtype=object),
-            "point_type": pd.Series(point_type_col, dtype=object),
+            **{name: arrays[name] for name in COLUMNS[:10]},
+            "special_cause_rule": pd.Series(arrays["special_cause_rule"], dtype=object),
+            "special_cause_direction": pd.Series(arrays["special_cause_direction"], dtype=object),
+            "point_type": pd.Series(arrays["point_type"], dtype=object),
             "target": np.full(n, np.nan if target_value is None else target_value),
         },
         columns=list(COLUMNS),
