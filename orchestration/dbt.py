@@ -1,13 +1,15 @@
 """The dbt project as Dagster assets: every model, seed and test, with dbt sources keyed to the raw assets
 (source ``rtt.full_extract`` ↔ asset ``["rtt", "full_extract"]``) so lineage runs from file to mart."""
 
-
 import os
 import sys
+from functools import cached_property
+from importlib.metadata import version as installed_version
 from pathlib import Path
 
 from dagster import AssetExecutionContext
 from dagster_dbt import DbtCliResource, DbtProject, dbt_assets
+from packaging.version import Version
 
 from orchestration.resources import DBT_PROJECT_DIR, WarehouseResource
 
@@ -15,6 +17,25 @@ from orchestration.resources import DBT_PROJECT_DIR, WarehouseResource
 _VENV_BIN = str(Path(sys.executable).parent)
 if _VENV_BIN not in os.environ.get("PATH", "").split(os.pathsep):
     os.environ["PATH"] = os.pathsep.join([_VENV_BIN, os.environ.get("PATH", "")])
+
+
+class WarehouseDbtResource(DbtCliResource):
+    """dagster-dbt's CLI resource without two start-up costs that a monthly update pays on every build and that
+    buy this project nothing (together about 4.5 s of a 40 s update, SPEC §12):
+
+    - dbt's version comes from the installed dbt-core package instead of a ``dbt --version`` subprocess; the dbt
+      it runs is the one installed beside this Python (see ``_VENV_BIN``), so the two cannot differ;
+    - no in-process dbt adapter is opened: dagster-dbt uses it only for ``fetch_row_counts()`` and
+      ``fetch_column_metadata()``, which these assets do not call (without an adapter dagster-dbt skips them).
+    """
+
+    @cached_property
+    def _cli_version(self) -> Version:
+        return Version(installed_version("dbt-core"))
+
+    def _initialize_dbt_core_adapter(self, args):  # noqa: ARG002 - the signature dagster-dbt calls
+        return None
+
 
 dbt_project = DbtProject(project_dir=DBT_PROJECT_DIR, profiles_dir=DBT_PROJECT_DIR)
 

@@ -27,10 +27,9 @@ from dagster import (
     sensor,
 )
 from dagster._core.storage.tags import ASSET_PARTITION_RANGE_END_TAG, ASSET_PARTITION_RANGE_START_TAG
-from dagster_dbt import DbtCliResource
 
 from orchestration.analytics.marts import build_benefits_marts
-from orchestration.dbt import dbt_project, warehouse_dbt_models
+from orchestration.dbt import WarehouseDbtResource, dbt_project, warehouse_dbt_models
 from orchestration.publish import publish_serving_database
 from orchestration.quality import build_mart_checks
 from orchestration.resources import WarehouseResource
@@ -207,7 +206,7 @@ def build_definitions(warehouse: WarehouseResource | None = None) -> Definitions
         sensors=[build_after_ingest, landing_folder_sensor],
         resources={
             "warehouse": warehouse or WarehouseResource(),
-            "dbt": DbtCliResource(project_dir=dbt_project),
+            "dbt": WarehouseDbtResource(project_dir=dbt_project),
         },
     )
 
