@@ -18,6 +18,8 @@ from orchestration.samples import generate_samples
 VOLATILE_COLUMNS = {"run_id", "run_at", "loaded_at", "published_at", "checked_at", "rejected_at"}
 #: Logs of the runs themselves: an update has been run one more time than a full build, and says so.
 RUN_LOGS = {"fct_data_quality"}
+#: What a month was built from (its file load, the successions mapping, the SQL and macros), not its figures.
+WITHOUT_VERSIONS = frozenset({"source_version"})
 LAST_MONTH = date(2026, 1, 1)
 
 
@@ -32,7 +34,7 @@ def _comparable(value):
     return float(f"{value:.10g}") if isinstance(value, float) else value
 
 
-def _serving_tables(serving: Path) -> dict[str, list[tuple]]:
+def _serving_tables(serving: Path, ignore: frozenset[str] = frozenset()) -> dict[str, list[tuple]]:
     con = duckdb.connect(str(serving), read_only=True)
     try:
         tables = [row[0] for row in con.execute("select table_name from duckdb_tables() order by 1").fetchall()]
@@ -45,7 +47,7 @@ def _serving_tables(serving: Path) -> dict[str, list[tuple]]:
                 for row in con.execute(
                     "select column_name from duckdb_columns() where table_name = ? order by column_index", [table]
                 ).fetchall()
-                if row[0] not in VOLATILE_COLUMNS
+                if row[0] not in VOLATILE_COLUMNS | ignore
             ]
             select = ", ".join(f'"{c}"' for c in columns)
             rows = [
@@ -97,10 +99,56 @@ def test_a_monthly_update_publishes_what_a_full_build_publishes(sample_files: Pa
         assert incremental_tables[table] == rows, f"{table} differs between the monthly update and a full build"
 
 
-def test_a_run_with_nothing_new_changes_nothing(sample_files: Path, tmp_path: Path):
+def _month_versions(build_db: Path) -> dict[date, str]:
+    con = duckdb.connect(str(build_db), read_only=True)
+    try:
+        return dict(
+            con.execute(
+                "select distinct period_month, source_version from intermediate.int_rtt__provider_month_bands"
+            ).fetchall()
+        )
+    finally:
+        con.close()
+
+
+def test_a_run_with_nothing_new_changes_nothing(sample_files: Path, tmp_path: Path, monkeypatch):
     first = run_pipeline(sample_files, tmp_path / "warehouse")
     assert first.exit_code == 0
     before = _serving_tables(tmp_path / "warehouse" / "serving.duckdb")
+    figures = _serving_tables(tmp_path / "warehouse" / "serving.duckdb", WITHOUT_VERSIONS)
+    versions = _month_versions(tmp_path / "warehouse" / "build.duckdb")
+    assert len(versions) == 4, versions  # four months, one version each
     again = run_pipeline(sample_files, tmp_path / "warehouse")
     assert again.exit_code == 0
     assert _serving_tables(tmp_path / "warehouse" / "serving.duckdb") == before
+    assert _month_versions(tmp_path / "warehouse" / "build.duckdb") == versions
+
+    # An edited shared macro (here: a different fingerprint of the macros folder) rebuilds every month, and a
+    # rebuild from the same files publishes the same figures.
+    import orchestration.dbt
+
+    monkeypatch.setattr(orchestration.dbt, "macros_fingerprint", lambda: "an edited macro")
+    rebuilt = run_pipeline(sample_files, tmp_path / "warehouse")
+    assert rebuilt.exit_code == 0
+    after = _month_versions(tmp_path / "warehouse" / "build.duckdb")
+    assert after.keys() == versions.keys()
+    assert all(after[month] != versions[month] for month in versions), (versions, after)
+    # the served version says what each month was built from, so it changes too; every figure stays the same
+    assert _serving_tables(tmp_path / "warehouse" / "serving.duckdb", WITHOUT_VERSIONS) == figures
+
+
+def test_the_macros_fingerprint_follows_every_macro_file(tmp_path: Path):
+    from orchestration.dbt import DBT_PROJECT_DIR, macros_fingerprint
+
+    assert macros_fingerprint() == macros_fingerprint(DBT_PROJECT_DIR / "macros")
+    folder = tmp_path / "macros"
+    (folder / "nested").mkdir(parents=True)
+    (folder / "a.sql").write_text("{% macro a() %}1{% endmacro %}")
+    (folder / "nested" / "b.sql").write_text("{% macro b() %}2{% endmacro %}")
+    first = macros_fingerprint(folder)
+    (folder / "nested" / "b.sql").write_text("{% macro b() %}3{% endmacro %}")
+    assert macros_fingerprint(folder) != first
+    (folder / "nested" / "b.sql").write_text("{% macro b() %}2{% endmacro %}")
+    assert macros_fingerprint(folder) == first
+    (folder / "nested" / "b.sql").rename(folder / "b.sql")
+    assert macros_fingerprint(folder) != first

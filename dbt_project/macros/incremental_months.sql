@@ -2,16 +2,22 @@
     Month-partitioned incremental models (SPEC §2 "cost grows with new data", §12).
 
     A month-partitioned model keeps, on every row, the `source_version` of its month: a hash of what the month's
-    figures were built from (the current raw file load, the successions mapping and the model's own SQL). A
-    monthly run rebuilds only the months whose version changed (a new month, a revised file, an edited
-    successions seed, a changed model) and replaces them whole (incremental_strategy delete+insert on
-    period_month); every other month is left as it is. `dbt build --full-refresh` rebuilds everything, and gives
+    figures were built from (the current raw file load, the successions mapping, the model's own SQL and the
+    project's macros). A monthly run rebuilds only the months whose version changed (a new month, a revised
+    file, an edited successions seed, a changed model or macro) and replaces them whole (incremental_strategy
+    delete+insert on period_month); every other month is left as it is. `dbt build --full-refresh` rebuilds everything, and gives
     the same tables.
 -#}
 
-{#- `expression` (text) combined with this model's SQL checksum: the version a row of this model carries. -#}
+{#-
+    `expression` (text) combined with this model's SQL checksum and the fingerprint of the project's macros
+    (passed by the orchestration as var macros_fingerprint): the version a row of this model carries. dbt's
+    checksum of a model does not cover the macros it calls, so without the fingerprint an edited macro would
+    leave every month built the old way.
+-#}
 {% macro month_source_version(expression) -%}
-    md5(concat_ws('/', {{ expression }}, '{{ model.checksum.checksum if model.checksum is defined else "" }}'))
+    md5(concat_ws('/', {{ expression }}, '{{ model.checksum.checksum if model.checksum is defined else "" }}',
+        '{{ var("macros_fingerprint", "") }}'))
 {%- endmacro %}
 
 {#-
