@@ -18,6 +18,7 @@ import shutil
 import zipfile
 import zlib
 from collections.abc import Iterable, Sequence
+from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass, field
 from datetime import UTC, date, datetime
 from functools import lru_cache
@@ -244,7 +245,8 @@ def read_csv_as_strings(source_file: str, data: bytes) -> pd.DataFrame:
             read_options=pa_csv.ReadOptions(column_names=names, skip_rows=1, block_size=1 << 24),
             parse_options=pa_csv.ParseOptions(invalid_row_handler=count_invalid),
             convert_options=pa_csv.ConvertOptions(
-                column_types=dict.fromkeys(names, pa.string()),
+                # large_string is what pandas keeps str columns as: the frame then shares Arrow's buffers
+                column_types=dict.fromkeys(names, pa.large_string()),
                 strings_can_be_null=False,
                 quoted_strings_can_be_null=False,
             ),
@@ -612,32 +614,80 @@ def ingest_files(
     move: bool,
     window: tuple[date, date] | None = None,
 ) -> list[IngestResult]:
-    """Take every delivered file in ``paths`` through :func:`ingest_file`, one at a time, so that one bad file
-    never stops the others; files whose name puts them outside ``window`` are passed over unread."""
+    """Take every delivered file in ``paths`` through :func:`ingest_file`, one at a time and in order, so that
+    one bad file never stops the others; files whose name puts them outside ``window`` are passed over unread.
+
+    While a file is being loaded, the next one that is not already loaded is read and checked on a second
+    thread (reading and checking touch no database, and Arrow, NumPy and DuckDB release the GIL), so a backfill
+    of many months keeps both cores busy. At most two files are in memory at once, and files are still loaded
+    one by one in the order given, so what each load does (loaded, replaced, unchanged, …) is decided exactly as
+    it would be without the second thread.
+    """
+    pending = [path for path in paths if in_window(month_in_name(path), window)]
     results = []
-    for path in paths:
-        if not in_window(month_in_name(path), window):
-            continue
-        result = ingest_file(
-            con,
-            path,
-            schema=schema,
-            source=source,
-            read=read,
-            check=check,
-            load=load,
-            month_in_name=month_in_name,
-            quarantine_dir=Path(quarantine_dir),
-            move=move,
-            window=window,
-        )
-        if result is None:
-            continue
-        log.info(
-            "%s: %s (%s rows)%s", result.file, result.action, result.rows, f": {result.message}" * bool(result.message)
-        )
-        results.append(result)
+    with ThreadPoolExecutor(max_workers=1, thread_name_prefix=f"read-{source}") as reader:
+        prepared: dict[int, Future] = {}
+
+        def read_ahead(index: int) -> None:
+            if (
+                index < len(pending)
+                and index not in prepared
+                and not loads_of(con, schema, known_file_sha256(con, schema, pending[index]))
+            ):
+                prepared[index] = reader.submit(read_and_check, pending[index], read, check, window)
+
+        for index, path in enumerate(pending):
+            read_ahead(index)
+            read_ahead(index + 1)
+            result = ingest_file(
+                con,
+                path,
+                schema=schema,
+                source=source,
+                read=read,
+                check=check,
+                load=load,
+                month_in_name=month_in_name,
+                quarantine_dir=Path(quarantine_dir),
+                move=move,
+                window=window,
+                prepared=prepared.pop(index, None),
+            )
+            if result is None:
+                continue
+            log.info(
+                "%s: %s (%s rows)%s",
+                result.file,
+                result.action,
+                result.rows,
+                f": {result.message}" * bool(result.message),
+            )
+            results.append(result)
     return results
+
+
+@dataclass(frozen=True)
+class ReadFile:
+    """A file read and checked, not yet loaded: ``delivered`` and ``frame`` as the feed's ``read`` returned them
+    (``None`` when the file could not be read: ``error`` says why), its ``violations`` ([] = it may be loaded),
+    and ``outside_window`` when its rows put it outside the run's months."""
+
+    delivered: object = None
+    frame: pd.DataFrame | None = None
+    violations: tuple[ContractViolation, ...] = ()
+    error: ContractError | None = None
+    outside_window: bool = False
+
+
+def read_and_check(path: Path, read, check, window: tuple[date, date] | None = None) -> ReadFile:
+    """Read one delivered file and check its contract, touching no database (safe on another thread)."""
+    try:
+        delivered, frame = read(path)
+    except ContractError as error:
+        return ReadFile(error=error)
+    if not in_window(delivered.period_month, window):
+        return ReadFile(delivered, outside_window=True)
+    return ReadFile(delivered, frame, tuple(check(delivered, frame)))
 
 
 def ingest_file(
@@ -653,11 +703,14 @@ def ingest_file(
     quarantine_dir: Path,
     move: bool,
     window: tuple[date, date] | None = None,
+    prepared: Future | None = None,
 ) -> IngestResult | None:
     """Take one delivered file through the gate: recognise bytes already loaded (by SHA-256) before reading
     them; read; check the contract; load; quarantine a file that fails. ``None`` when the file's month is outside
     ``window``. ``read(path) -> (file, frame)``, ``check(file, frame) -> violations`` and
     ``load(con, file, frame) -> LoadOutcome`` are the feed's own; ``file`` has ``source_file`` and ``period_month``.
+    ``prepared`` is :func:`read_and_check` of this file already under way on another thread (see
+    :func:`ingest_files`); it is used only if the file's bytes are still not loaded when its turn comes.
     """
     sha256 = known_file_sha256(con, schema, path)
     seen = loads_of(con, schema, sha256)
@@ -678,13 +731,12 @@ def ingest_file(
         message = f"{len(violations)} problem(s); quarantined to {target}"
         return IngestResult("rejected", file, month, rows, sha256, tuple(violations), message, target)
 
-    try:
-        delivered, frame = read(path)
-    except ContractError as error:
-        return reject(error.file, month_in_name(path), 0, error.violations)
-    if not in_window(delivered.period_month, window):
+    checked = prepared.result() if prepared is not None else read_and_check(path, read, check, window)
+    if checked.error is not None:
+        return reject(checked.error.file, month_in_name(path), 0, checked.error.violations)
+    if checked.outside_window:
         return None
-    violations = check(delivered, frame)
+    delivered, frame, violations = checked.delivered, checked.frame, list(checked.violations)
     if violations:
         return reject(delivered.source_file, delivered.period_month, len(frame), violations)
     try:
