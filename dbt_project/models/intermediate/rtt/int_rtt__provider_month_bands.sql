@@ -4,7 +4,8 @@
     treatment function, RTT part and month, plus treatment_function_code 'ALL' for the trust total.
     The trust total is the sum of the detail rows: the pre-summed C_999 rows are left out, never added (the
     file contract has already checked that C_999 equals the detail).
-    Bands stay columns here so that summing stays a plain vectorised sum (SPEC §12).
+    Bands stay columns here so that summing stays a plain vectorised sum (SPEC §12), and are summed for the
+    incomplete pathways (Part_2) only: the other parts keep their totals, their bands are null.
     Incremental by month (macros/incremental_months.sql): a run rebuilds only the months whose file load or
     successions changed, so a monthly update reads one month of the raw layer, not the whole history.
 -#}
@@ -44,7 +45,11 @@ detail_rows as not materialized (
 -- Commissioners and published provider codes are counted from their distinct combinations below, not with
 -- count(distinct) and list() over the raw rows: those aggregates cannot spill to disk, and at national scale
 -- (ten million rows) they do not fit the memory the build is given (profiles.yml).
+-- Week bands are summed for Part_2 rows only: the incomplete pathways are the waiting list whose distribution
+-- every measure reads (rtt_pivot_parts); the other parts are read for their totals. Summing 105 bands for all five
+-- parts was four fifths of this model's work at national scale, for figures nothing used.
 summed as (
+    {%- for parts, with_bands in [("= 'Part_2'", true), ("<> 'Part_2'", false)] %}
     select
         period_month,
         org_code,
@@ -57,16 +62,22 @@ summed as (
         rtt_part_type,
         max(band_layout) as band_layout,
         {%- for column in rtt_band_columns() %}
-        cast(sum({{ column }}) as bigint) as {{ column }},
+        {% if with_bands %}cast(sum({{ column }}) as bigint){% else %}cast(null as bigint){% endif %} as {{ column }},
         {%- endfor %}
         cast(sum(total) as bigint) as total,
         cast(sum(patients_with_unknown_clock_start_date) as bigint) as patients_with_unknown_clock_start_date,
         cast(sum(total_all) as bigint) as total_all
     from detail_rows
+    where rtt_part_type {{ parts }}
     group by grouping sets (
         (period_month, org_code, treatment_function_code, rtt_part_type),
         (period_month, org_code, rtt_part_type)
     )
+    {%- if loop.first %}
+
+    union all
+    {%- endif %}
+    {%- endfor %}
 ),
 
 commissioner_keys as (
