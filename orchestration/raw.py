@@ -9,7 +9,11 @@ or rejected file means the same thing for every source and the audit trail has o
 
 from __future__ import annotations
 
+import contextlib
 import csv
+import ctypes
+import ctypes.util
+import gc
 import hashlib
 import io
 import logging
@@ -324,6 +328,22 @@ def _field_count_violations(source_file: str, body: bytes, width: int) -> list[C
     return violations or [
         ContractViolation(source_file, None, None, "row_field_count", "some rows have the wrong number of fields")
     ]
+
+
+def release_memory() -> None:
+    """Hand back to the operating system the memory that reading a feed's files used and has since freed.
+
+    Reading a 75 MB RTT month takes about a gigabyte of Arrow, NumPy and pandas buffers; freed, most of it stays
+    in the allocators' caches (Arrow's pool, glibc's heap and its per-thread arenas) and the process keeps
+    holding it while dbt runs beside it in another process: at national scale that was the difference between
+    2.6 and 4 GB at the build's peak (SPEC §12). Called after each feed's files are ingested."""
+    gc.collect()
+    pa.default_memory_pool().release_unused()
+    libc = ctypes.util.find_library("c")
+    if libc:
+        # glibc releases the free heap pages of every arena; elsewhere (musl, macOS) there is nothing to trim
+        with contextlib.suppress(OSError, AttributeError):
+            ctypes.CDLL(libc).malloc_trim(0)
 
 
 # --------------------------------------------------------------------------------------------------------------

@@ -73,5 +73,11 @@ class WarehouseResource(ConfigurableResource):
         return self.sources_path.resolve() != BUNDLED_SAMPLES_DIR.resolve()
 
     def connect_build(self) -> duckdb.DuckDBPyConnection:
+        """A connection to the build database, with DuckDB's memory bounded as dbt's is (profiles.yml): left to
+        its default (80% of the machine), DuckDB keeps every block a backfill writes cached in the process that
+        ingests, on top of the files being read (SPEC §12)."""
         self.warehouse_path.mkdir(parents=True, exist_ok=True)
-        return duckdb.connect(str(self.build_db_path))
+        con = duckdb.connect(str(self.build_db_path))
+        # SET rather than connect(config=…): a second connection to the same file with another config is refused
+        con.execute("set memory_limit = ?", [os.environ.get("COLLAB_DUCKDB_MEMORY_LIMIT", "2GB")])
+        return con

@@ -22,7 +22,7 @@ from dagster import (
 )
 from dagster._core.definitions.asset_checks.asset_checks_definition import AssetChecksDefinition
 
-from orchestration import audit
+from orchestration import audit, raw
 from orchestration.resources import WarehouseResource
 from orchestration.sources.feeds import FEEDS, Feed
 
@@ -97,6 +97,7 @@ def build_feed_asset(feed: Feed) -> tuple[AssetsDefinition, AssetChecksDefinitio
                 )
         finally:
             con.close()
+            raw.release_memory()
         by_action: dict[str, int] = {}
         for result in results:
             by_action[result.action] = by_action.get(result.action, 0) + 1
