@@ -72,12 +72,12 @@ class WarehouseResource(ConfigurableResource):
         """Bad files are moved out of a landing folder, but only copied out of the bundled samples."""
         return self.sources_path.resolve() != BUNDLED_SAMPLES_DIR.resolve()
 
-    def connect_build(self) -> duckdb.DuckDBPyConnection:
-        """A connection to the build database, with DuckDB's memory bounded as dbt's is (profiles.yml): left to
-        its default (80% of the machine), DuckDB keeps every block a backfill writes cached in the process that
-        ingests, on top of the files being read (SPEC §12)."""
+    def connect_build(self, memory_limit: str | None = None) -> duckdb.DuckDBPyConnection:
+        """A connection to the build database, with DuckDB's memory bounded (``memory_limit``, else
+        ``COLLAB_DUCKDB_MEMORY_LIMIT``, else 2 GB, as dbt's in profiles.yml): left to its default (80% of the
+        machine), DuckDB keeps every block a backfill writes cached in the process that ingests (SPEC §12)."""
         self.warehouse_path.mkdir(parents=True, exist_ok=True)
         con = duckdb.connect(str(self.build_db_path))
         # SET rather than connect(config=…): a second connection to the same file with another config is refused
-        con.execute("set memory_limit = ?", [os.environ.get("COLLAB_DUCKDB_MEMORY_LIMIT", "2GB")])
+        con.execute("set memory_limit = ?", [memory_limit or os.environ.get("COLLAB_DUCKDB_MEMORY_LIMIT", "2GB")])
         return con

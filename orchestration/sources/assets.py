@@ -6,6 +6,8 @@ lineage runs from the file to the marts without glue. A backfill of many months 
 (BackfillPolicy.single_run), not one process per month.
 """
 
+import os
+
 from dagster import (
     AssetCheckExecutionContext,
     AssetCheckResult,
@@ -25,6 +27,11 @@ from dagster._core.definitions.asset_checks.asset_checks_definition import Asset
 from orchestration import audit, raw
 from orchestration.resources import WarehouseResource
 from orchestration.sources.feeds import FEEDS, Feed
+
+#: DuckDB's memory while files are loaded: appending a month needs little, and the files being read and checked
+#: take the rest; with dbt's 2 GB, DuckDB cached every block a 60-month backfill wrote and the ingest's peak grew
+#: past 3.8 GB (SPEC §12). ``COLLAB_INGEST_MEMORY_LIMIT`` overrides it.
+INGEST_MEMORY_LIMIT = os.environ.get("COLLAB_INGEST_MEMORY_LIMIT", "1GB")
 
 #: One partition per month of published data. NHS England's RTT full extracts go back to 2010 in this layout
 #: family; the other feeds start later and simply have no file for the early months.
@@ -54,7 +61,7 @@ def build_feed_asset(feed: Feed) -> tuple[AssetsDefinition, AssetChecksDefinitio
     )
     def feed_asset(context: AssetExecutionContext, warehouse: WarehouseResource) -> MaterializeResult:
         folder = warehouse.source_folder(feed.name)
-        con = warehouse.connect_build()
+        con = warehouse.connect_build(memory_limit=INGEST_MEMORY_LIMIT)
         try:
             feed.ensure_raw_tables(con)
             results = (
