@@ -8,6 +8,7 @@ from __future__ import annotations
 import math
 from datetime import date
 
+import pandas as pd
 import pytest
 
 from orchestration.analytics.spc import assurance, spc, variation_icon
@@ -251,3 +252,40 @@ def test_edge_cases():
         spc([1, 2], improvement="increase", rebase_at=[date(2023, 1, 1)])
     with pytest.raises(ValueError):
         spc([1, 2], periods=[date(2023, 2, 1), date(2023, 1, 1)], improvement="increase")
+
+
+def _metric_month(rows: list[tuple]) -> pd.DataFrame:
+    columns = ["collaborative_code", "org_code", "metric_code", "membership_basis", "period_month", "value"]
+    frame = pd.DataFrame(rows, columns=columns)
+    frame["period_month"] = pd.to_datetime(frame["period_month"])
+    return frame
+
+
+def test_build_spc_charts_each_series_on_its_own_and_tolerates_no_data():
+    from orchestration.analytics.marts import build_spc
+
+    metrics = pd.DataFrame({"metric_code": ["m_up", "m_down"], "better": ["higher", "lower"]})
+    collaboratives = pd.DataFrame({"collaborative_code": ["C1"], "go_live_date": [pd.Timestamp("2024-04-01")]})
+    empty = build_spc(_metric_month([]), metrics, collaboratives)
+    assert empty.empty and {"collaborative_code", "period_month", "upl", "point_type"} <= set(empty.columns)
+
+    months = [date(2024, m, 1) for m in range(1, 9)]
+    first = [10.0, 12.0, 11.0, None, 13.0, 30.0, 12.0, 11.0]
+    second = [5.0, 6.0, 5.0, 7.0, 6.0, 5.0, 6.0, 40.0]
+    rows = [("C1", "ORG1", "m_up", "as_was", m, v) for m, v in zip(months, first, strict=True)]
+    rows += [("C1", "ORG2", "m_down", "as_is", m, v) for m, v in zip(months, second, strict=True)]
+    rows += [("C1", "ORG3", "m_up", "as_was", m, None) for m in months]  # no values at all: no chart
+    chart = build_spc(_metric_month(rows[::-1]), metrics, collaboratives)  # order of the input does not matter
+
+    assert len(chart) == 16 and set(chart["org_code"]) == {"ORG1", "ORG2"}
+    for org, values, improvement in (("ORG1", first, "increase"), ("ORG2", second, "decrease")):
+        got = chart[chart["org_code"] == org].reset_index(drop=True)
+        assert list(got["period_month"]) == months
+        want = spc(values, periods=months, improvement=improvement, rebase_at=[date(2024, 4, 1)])
+        assert list(got["rebase_group"]) == list(want["rebase_group"]) == [0, 0, 0, 1, 1, 1, 1, 1]
+        for column in ("value", "mean", "upl", "lpl"):
+            assert got[column].tolist() == pytest.approx(want[column].tolist(), nan_ok=True), (org, column)
+        assert got["point_type"].tolist() == want["point_type"].tolist()
+    assert chart.loc[(chart["org_code"] == "ORG2") & (chart["value"] == 40.0), "point_type"].item() == (
+        "special_cause_concern"
+    )

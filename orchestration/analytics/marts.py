@@ -133,6 +133,8 @@ def build_spc(metric_month: pd.DataFrame, metrics: pd.DataFrame, collaboratives:
     better = dict(zip(metrics["metric_code"], metrics["better"], strict=True))
     go_live = dict(zip(collaboratives["collaborative_code"], collaboratives["go_live_date"], strict=True))
     keys = ["collaborative_code", "org_code", "metric_code", "membership_basis"]
+    if metric_month.empty:  # no feed has delivered anything yet
+        return _typed("fct_spc", [])
     ordered = metric_month.sort_values([*keys, "period_month"], kind="stable")
     months = [_month(value) for value in ordered["period_month"]]
     values = ordered["value"].to_numpy(dtype=float, na_value=np.nan)
@@ -145,10 +147,9 @@ def build_spc(metric_month: pd.DataFrame, metrics: pd.DataFrame, collaboratives:
     # rows of one series are contiguous after the sort: cut where any key changes
     n = len(ordered)
     change = np.zeros(n, dtype=bool)
-    if n:
-        change[0] = True
-        for column in key_columns.values():
-            change[1:] |= column[1:] != column[:-1]
+    change[0] = True
+    for column in key_columns.values():
+        change[1:] |= column[1:] != column[:-1]
     starts = np.flatnonzero(change)
     for start, end in zip(starts, [*starts[1:], n], strict=True):
         if np.isnan(values[start:end]).all():
