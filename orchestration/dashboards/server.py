@@ -203,6 +203,11 @@ class SupersetServer:
                 "gthread",
                 "--timeout",
                 "120",
+                # gunicorn closes an idle connection after 2 s by default; a client that reuses it at that moment
+                # gets "connection closed without response" (seen in the dashboard tests). Browsers keep theirs
+                # open about a minute.
+                "--keep-alive",
+                "75",
                 "--limit-request-line",
                 "0",
                 "--limit-request-field_size",
