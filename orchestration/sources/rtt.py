@@ -317,17 +317,15 @@ def _validation_batch(frame: pd.DataFrame, month: date, header_ok: bool) -> tupl
     if header_ok:
         _cross_row_checks(frame, checked, check_values)
     everything = {**columns, **check_values}
-    names = list(everything)
-    numeric = [name for name in names if isinstance(everything[name], np.ndarray)]
-    if names[len(names) - len(numeric) :] != numeric:  # a mangled header put text among the counts
+    numeric = [*counts, *unpublished_bands, *CHECK_COLUMNS]  # the block's rows, in order
+    text = list(everything)[: len(everything) - len(numeric)]
+    if list(everything)[len(text) :] != numeric:  # a mangled header put text among the counts: no one block
         return pd.DataFrame(everything, index=frame.index, copy=True), checked
     for offset, column in enumerate(CHECK_COLUMNS):  # the block's last rows; unpublished bands stay 0
         block[count_columns + len(unpublished_bands) + offset] = check_values[column]
-    if numeric != [*counts, *unpublished_bands, *CHECK_COLUMNS]:
-        return pd.DataFrame(everything, index=frame.index, copy=True), checked
     batch = pd.concat(
         [
-            pd.DataFrame({name: everything[name] for name in names[: len(names) - len(numeric)]}, index=frame.index),
+            pd.DataFrame({name: everything[name] for name in text}, index=frame.index),
             pd.DataFrame(block.T, columns=numeric, index=frame.index, copy=False),
         ],
         axis=1,
