@@ -38,13 +38,14 @@ from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import UTC, date, datetime
 from pathlib import Path
+from urllib.parse import quote
 
 import requests
 from requests.adapters import HTTPAdapter
 from urllib3.exceptions import MaxRetryError, ProtocolError, ReadTimeoutError
 from urllib3.util.retry import Retry
 
-from orchestration.sources import rtt_layout
+from orchestration.sources import oap_layout, rtt_layout
 
 #: What pulling one file did.
 STATUSES: tuple[str, ...] = ("downloaded", "not_modified", "not_published", "failed")
@@ -93,7 +94,8 @@ class PullSource:
         return chosen.rstrip("/") if chosen else None
 
     def url(self, base_url: str, file: str) -> str:
-        return self.url_template.format(base_url=base_url, file=file)
+        """The file's address: its name percent-encoded (``MHSDS%20Data_OAPs_AprPerf_2026.zip``)."""
+        return self.url_template.format(base_url=base_url, file=quote(file))
 
 
 def _rtt_files(month: date | None) -> tuple[str, ...]:
@@ -118,9 +120,26 @@ def _monthly(*patterns: str) -> Callable[[date | None], tuple[str, ...]]:
     return names
 
 
-# The names below are the landing names the loaders recognise (orchestration.sources.oap.file_name and
-# orchestration.sources.los.file_name; tests/test_pull.py checks they agree). They are spelled out here rather than
-# imported so that pulling does not load the file contracts.
+def _oap_files(month: date | None) -> tuple[str, ...]:
+    """``MHSDS Data_OAPs_AprPerf_2026.zip``: the month's Performance file, zipped as NHS England publishes it."""
+    assert month is not None
+    return (oap_layout.file_name(month, "Performance", suffix=".zip"),)
+
+
+def _oap_editions(month: date | None) -> tuple[str, ...]:
+    """The month's other editions: a ``_v2`` re-publication, the Final file after the year-end refresh, and (for
+    the newest month, before its Performance file) the Provisional one. The loader decides which stands."""
+    assert month is not None
+    return (
+        oap_layout.file_name(month, "Performance", version=2, suffix=".zip"),
+        oap_layout.file_name(month, "Final", suffix=".zip"),
+        oap_layout.file_name(month, "Provisional", suffix=".zip"),
+    )
+
+
+# The names below are the landing names the loaders recognise (orchestration.sources.oap_layout.file_name, the
+# publisher's own names, and orchestration.sources.los.file_name; tests/test_pull.py checks they agree). The layout
+# modules are imported, the file contracts are not, so that pulling does not load GX.
 PULL_SOURCES: dict[str, PullSource] = {
     source.name: source
     for source in (
@@ -143,11 +162,8 @@ PULL_SOURCES: dict[str, PullSource] = {
                 "out-of-area-placements-in-mental-health-services"
             ),
             url_template="{base_url}/{file}",
-            file_names=_monthly("MHSDS_OAPs_{yyyy}-{mm}_Final.csv"),
-            # A corrected final, or (for the latest month) only the provisional edition so far.
-            variant_names=_monthly(
-                "MHSDS_OAPs_{yyyy}-{mm}_Final-revised.csv", "MHSDS_OAPs_{yyyy}-{mm}_Provisional.csv"
-            ),
+            file_names=_oap_files,
+            variant_names=_oap_editions,
         ),
         PullSource(
             name="los_mh",
@@ -374,7 +390,13 @@ def _what(spec: PullSource, period: date | None, name: str | None = None) -> str
     what = f"{spec.label} {calendar.month_name[period.month]} {period.year}"
     if name and "-revised" in name:
         return what + " (revised)"
-    return what + (" (provisional)" if name and "_Provisional" in name else "")
+    publication = oap_layout.parse_file_name(name) if name else None
+    if publication is not None:
+        edition = {"Provisional": " (provisional)", "Final": " (final)", "Adhoc": " (ad hoc)"}.get(
+            publication.status, ""
+        )
+        return what + edition + (f" (v{publication.version})" if publication.version > 1 else "")
+    return what
 
 
 def _pull_file(

@@ -11,6 +11,7 @@ from dataclasses import dataclass, field
 from datetime import date
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
+from urllib.parse import unquote
 
 import pytest
 
@@ -20,6 +21,7 @@ from orchestration.pull import PULL_SOURCES, pull_all, pull_source
 APRIL = date(2024, 4, 1)
 RTT_NAME = "20240430-RTT-April-2024-full-extract.zip"
 RTT_REVISED = "20240430-RTT-April-2024-full-extract-revised.zip"
+OAP_NAME = "MHSDS Data_OAPs_AprPerf_2024.zip"
 FAST = {"timeout": 2.0, "retries": 2, "backoff": 0.01}
 
 
@@ -32,6 +34,14 @@ def rtt_zip(total: int = 10) -> bytes:
     buffer = io.BytesIO()
     with zipfile.ZipFile(buffer, "w", zipfile.ZIP_DEFLATED) as archive:
         archive.writestr(RTT_NAME.replace(".zip", ".csv"), csv)
+    return buffer.getvalue()
+
+
+def oap_zip(member: str = OAP_NAME.replace(".zip", ".csv")) -> bytes:
+    """A small out-of-area placements file, zipped as NHS England publishes it (a space in its name)."""
+    buffer = io.BytesIO()
+    with zipfile.ZipFile(buffer, "w", zipfile.ZIP_DEFLATED) as archive:
+        archive.writestr(member, "REPORTING_PERIOD_START,REPORTING_PERIOD_END\n01/04/2024,30/04/2024\n")
     return buffer.getvalue()
 
 
@@ -76,9 +86,10 @@ def make_handler(publisher: FakePublisher) -> type[BaseHTTPRequestHandler]:
             pass
 
         def do_GET(self) -> None:  # noqa: N802 (http.server's naming)
+            path = unquote(self.path)  # routes are file names as published (with spaces), requests are quoted
             with publisher.lock:
-                publisher.requests.append((self.path, dict(self.headers)))
-            reply = publisher.next_reply(self.path)
+                publisher.requests.append((path, dict(self.headers)))
+            reply = publisher.next_reply(path)
             if reply.delay:
                 time.sleep(reply.delay)
             # Conditional request handling, as a real server does it.
@@ -353,8 +364,8 @@ def test_pull_all_uses_the_environment_and_skips_unconfigured_sources(publisher,
     monkeypatch.setenv("COLLAB_PULL_BASE_URL_ODS", "http://127.0.0.1:9/wrong")  # overridden by base_urls
     fake.route(f"/rtt/{RTT_NAME}", Reply(body=rtt_zip()))
     fake.route(
-        "/oap/MHSDS_OAPs_2024-04_Final.csv",
-        Reply(body=b"REPORTING_PERIOD_START\n2024-04-01\n", headers={"Content-Type": "text/csv"}),
+        f"/oap/{OAP_NAME}",
+        Reply(body=oap_zip(), headers={"Content-Type": "application/zip"}),
     )
     buffer = io.BytesIO()
     with zipfile.ZipFile(buffer, "w") as archive:
@@ -369,7 +380,7 @@ def test_pull_all_uses_the_environment_and_skips_unconfigured_sources(publisher,
         ("etr.zip", "downloaded"),
         ("succ.zip", "not_published"),
     ]
-    assert (tmp_path / "oap" / "MHSDS_OAPs_2024-04_Final.csv").exists() and (tmp_path / "ods" / "etr.zip").exists()
+    assert (tmp_path / "oap" / OAP_NAME).exists() and (tmp_path / "ods" / "etr.zip").exists()
 
     explicit = pull_source("los_mh", tmp_path, [APRIL])
     assert [r.status for r in explicit] == ["failed"]
@@ -385,11 +396,13 @@ def test_landing_names_are_those_the_loaders_recognise() -> None:
     """The pulled files must be found by the loaders: the names agree with each loader's own file_name()."""
     oap = pytest.importorskip("orchestration.sources.oap")
     los = pytest.importorskip("orchestration.sources.los")
-    assert PULL_SOURCES["oap"].file_names(APRIL) == (oap.file_name(APRIL, "Final"),)
+    assert PULL_SOURCES["oap"].file_names(APRIL) == (oap.file_name(APRIL, "Performance", suffix=".zip"),)
     assert PULL_SOURCES["oap"].variant_names(APRIL) == (
-        oap.file_name(APRIL, "Final", revised=True),
-        oap.file_name(APRIL, "Provisional"),
+        oap.file_name(APRIL, "Performance", version=2, suffix=".zip"),
+        oap.file_name(APRIL, "Final", suffix=".zip"),
+        oap.file_name(APRIL, "Provisional", suffix=".zip"),
     )
+    assert oap.month_in_file_name(Path(OAP_NAME)) == APRIL
     for source in ("los_mh", "los_acute"):
         stem = los.file_name(source, APRIL).removesuffix(".csv")
         revised = los.file_name(source, APRIL, revised=True).removesuffix(".csv")
@@ -400,7 +413,7 @@ def test_landing_names_are_those_the_loaders_recognise() -> None:
 def test_oap_month_with_only_a_provisional_edition(publisher, tmp_path) -> None:
     fake, base = publisher
     root = base.removesuffix("/rtt")
-    fake.route("/oap/MHSDS_OAPs_2024-04_Provisional.csv", Reply(body=b"REPORTING_PERIOD_START\n2024-04-01\n"))
+    fake.route("/oap/MHSDS Data_OAPs_AprProv_2024.zip", Reply(body=oap_zip("MHSDS Data_OAPs_AprProv_2024.csv")))
     results = pull_source("oap", tmp_path, [APRIL], base_url=f"{root}/oap", **FAST)
-    assert [(r.path.name, r.status) for r in results] == [("MHSDS_OAPs_2024-04_Provisional.csv", "downloaded")]
+    assert [(r.path.name, r.status) for r in results] == [("MHSDS Data_OAPs_AprProv_2024.zip", "downloaded")]
     assert results[0].message.startswith("Out-of-area placements April 2024 (provisional): downloaded")

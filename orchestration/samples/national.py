@@ -88,6 +88,8 @@ def generate_national(
     written: dict[str, list[Path]] = {"rtt": [], "los_acute": [], "los_mh": []}
     for (kind, *_), paths in zip(tasks, results, strict=True):
         written["rtt" if kind == "rtt" else kind] += paths
-    written["oap"] = write_oap_files(out_dir, first_month=every_month[0], last_month=every_month[-1], seed=seed)
+    written["oap"] = write_oap_files(
+        out_dir, first_month=every_month[0], last_month=every_month[-1], seed=seed, zipped=False
+    )
     written["ods"] = write_sample_ods(out_dir)
     return written

@@ -1,31 +1,41 @@
-"""Out-of-area placements: read an MHSDS monthly statistics CSV (long layout), check its contract, load ``raw_oap``.
+"""Out-of-area placements: read NHS England's MHSDS "Out of Area Placements" data file, check it, load ``raw_oap``.
 
 Same shape as :mod:`orchestration.sources.rtt`: ``discover_oap_files`` → ``read_oap_file`` → ``check_oap_contract``
-→ ``load_oap_file`` or quarantine, and ``ingest_oap_folder`` doing that loop so that one bad file never stops the
-others. The layout (SPEC §3.2) is defined here and imported by the sample generator; the rules live in
-``expectations/oap_monthly_statistics.json``. Rules that need parsing or comparing cells (dates, the period a
-START denotes, ``*`` or a number, whole counts) are computed here as ``check_*`` columns that the suite expects to be
-0 or in a set, so the suite still states every rule and GX validates each file once.
+→ ``load_oap_file`` or quarantine, and ``ingest_oap_folder`` running that loop so that one bad file never stops
+the others. The layout, as the publisher's code and a real file of the same pipeline show it, is in
+:mod:`orchestration.sources.oap_layout`; the rules live in ``expectations/oap_monthly_statistics.json``. Rules
+that need parsing or comparing cells are computed here as ``check_*`` columns the suite expects to be 0 (or in a
+set), so the suite still states every rule, with its severity, and GX validates each file once.
 
-A file holds one month: every row has the same REPORTING_PERIOD_END, the last day of that month. Month, rolling
-quarter and rolling 12-month rows are told apart only by REPORTING_PERIOD_START (first of the month, two months
-earlier, eleven months earlier); the raw layer derives ``period_type`` from it. ``*`` (a suppressed count below 5,
-or a rate whose numerator is) is kept as published in ``measure_value_published`` with ``measure_value`` NULL and
-``is_suppressed`` true: it is never zero.
+Two severities (SPEC §8), from the suite: a **critical** rule (``error``) means the file is not what it claims to
+be (not this layout, periods or counts that do not parse, the name contradicting the rows, a month restated
+without a re-publication marker …): the file is quarantined. A **warning** (``warn``) is a row-level
+inconsistency inside a genuine publication (a sender code no ODS code looks like, a measure name worded
+differently, a repeated row …): the file loads and each such row carries the rule in ``row_flags``; the run names
+them (file, row, column, rule, value) and ``fct_data_quality`` counts them.
 
-Revisions: a file for a month already loaded with different figures replaces it when its STATUS is ``Final`` and
-the loaded one is ``Provisional`` (the usual monthly refresh), or when its name carries ``-revised``; a
-``Provisional`` file arriving after the month's ``Final`` is ``superseded``; anything else is rejected.
+A file holds one month and one STATUS (every row's REPORTING_PERIOD_END is that month's last day); month, rolling
+quarter and rolling 12-month rows are told apart only by REPORTING_PERIOD_START and the raw layer derives
+``period_type`` from it. ``*`` is kept as published in ``measure_value_published`` with ``measure_value`` NULL and
+``is_suppressed`` true: never zero. A sender of ``UNKNOWN`` is a real row and is loaded like any other: whether a
+sender is a trust is decided in dbt, where only reference trusts are attributed (SPEC §5).
+
+Which publication of a month stands (:func:`compare_publications`): Provisional < Performance < Adhoc < Final;
+within a status a re-publication (``_v2`` …, ``_Adhoc``) replaces the one before. A file of lower precedence
+than the month's loaded one is ``superseded`` (never loaded over it) and the load says why; the same status again
+with other figures and no marker is rejected (``republication_marked``).
 """
 
 from __future__ import annotations
 
+import dataclasses
+import json
 import logging
-import re
 import uuid
 from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import UTC, date, datetime
+from functools import cache
 from pathlib import Path
 
 import duckdb
@@ -34,8 +44,48 @@ import pandas as pd
 import pyarrow as pa
 
 from orchestration import raw
-from orchestration.contracts import ExpectationFailure, to_violations, validate_frame
+from orchestration.contracts import EXPECTATIONS_DIR, ExpectationFailure, to_violations, validate_frame
 from orchestration.raw import ContractError, ContractViolation, IngestResult, LoadOutcome
+from orchestration.sources.oap_layout import (
+    COUNT_MEASURES,
+    DATE_FORMAT,
+    HEADER,
+    KNOWN_BREAKDOWNS,
+    KNOWN_MEASURES,
+    MEASURE_NAMES,
+    NOT_USED,
+    ORG_CODE,
+    PERIOD_TYPES,
+    PROVIDERS,
+    RECEIVING_PROVIDER,
+    REQUIRED_BREAKDOWNS,
+    REQUIRED_MEASURES,
+    STATUS_PRECEDENCE,
+    STATUS_TOKENS,
+    STATUSES,
+    SUPPRESSED,
+    UNKNOWN,
+    PublicationName,
+    file_name,
+    is_national,
+    parse_file_name,
+    period_type,
+)
+
+#: Layout names used by callers through this module (the contract's home).
+__all__ = [
+    "COUNT_MEASURES",
+    "HEADER",
+    "KNOWN_MEASURES",
+    "NOT_USED",
+    "REQUIRED_BREAKDOWNS",
+    "REQUIRED_MEASURES",
+    "STATUSES",
+    "SUPPRESSED",
+    "file_name",
+    "parse_file_name",
+    "period_type",
+]
 
 log = logging.getLogger(__name__)
 
@@ -44,37 +94,10 @@ SCHEMA = "raw_oap"
 TABLE = "monthly_statistics"
 SUITE = "oap_monthly_statistics"
 
-# --------------------------------------------------------------------------------------------------------------
-# The published layout (SPEC §3.2), shared with orchestration.samples.oap
-
-HEADER: tuple[str, ...] = (
-    "REPORTING_PERIOD_START",
-    "REPORTING_PERIOD_END",
-    "STATUS",
-    "BREAKDOWN",
-    "PRIMARY_LEVEL",
-    "PRIMARY_LEVEL_DESCRIPTION",
-    "SECONDARY_LEVEL",
-    "SECONDARY_LEVEL_DESCRIPTION",
-    "MEASURE_ID",
-    "MEASURE_NAME",
-    "MEASURE_VALUE",
-)
 #: Raw-layer name of each published column (``REPORTING_PERIOD_START`` → ``reporting_period_start``).
 RAW_NAMES: dict[str, str] = {column: column.lower() for column in HEADER}
 
-#: Counts (whole numbers, suppressed below 5 and rounded to 5): OAP01–OAP04, and their adult-acute ``a`` variants.
-COUNT_MEASURES: tuple[str, ...] = tuple(f"OAP{i:02d}{suffix}" for i in range(1, 5) for suffix in ("", "a"))
-#: Every measure id the publication uses: the counts, OAP05–07 rates per million, OAP08–11 proportions.
-KNOWN_MEASURES: tuple[str, ...] = tuple(f"OAP{i:02d}{suffix}" for i in range(1, 12) for suffix in ("", "a"))
-STATUSES: tuple[str, ...] = ("Provisional", "Final")
-SUPPRESSED = "*"
-#: Unused breakdown levels are published as this text.
-NOT_USED = "NONE"
-
-#: Months from REPORTING_PERIOD_START's month to REPORTING_PERIOD_END's month → period type.
-PERIOD_TYPES: dict[int, str] = {0: "month", 2: "rolling_quarter", 11: "rolling_12_months"}
-#: The unique key of a row.
+#: The unique key of a row: the same key twice with other figures contradicts itself.
 KEY_COLUMNS: tuple[str, ...] = (
     "REPORTING_PERIOD_START",
     "REPORTING_PERIOD_END",
@@ -84,27 +107,8 @@ KEY_COLUMNS: tuple[str, ...] = (
     "MEASURE_ID",
 )
 
-#: Sample and landing file names: ``MHSDS_OAPs_2024-06_Final.csv``, ``MHSDS_OAPs_2026-09_Provisional.csv``,
-#: ``MHSDS_OAPs_2024-06_Final-revised.csv`` (``.zip`` holding one such CSV also accepted). A file whose name does
-#: not follow it is still read: its month comes from its rows.
-_FILE_NAME = re.compile(r"^MHSDS_OAPs_(\d{4})-(\d{2})_(Final|Provisional)(-revised)?$", re.IGNORECASE)
-_ISO_DATE = r"^[0-9]{4}-[0-9]{2}-[0-9]{2}$"
-_NUMBER = r"^-?(?:[0-9]+(?:\.[0-9]*)?|\.[0-9]+)$"
-
-
-def file_name(month: date, status: str = "Final", revised: bool = False) -> str:
-    """The file name used for ``month``'s publication: ``MHSDS_OAPs_2024-06_Final.csv``."""
-    if status not in STATUSES:
-        raise ValueError(f"status must be one of {STATUSES}, not {status!r}")
-    return f"MHSDS_OAPs_{month:%Y-%m}_{status}{'-revised' if revised else ''}.csv"
-
-
-def period_type(start: date, end: date) -> str | None:
-    """``month``, ``rolling_quarter`` or ``rolling_12_months`` from a row's START and END (``None``: neither)."""
-    if start.day != 1 or start > end:
-        return None
-    return PERIOD_TYPES.get((end.year - start.year) * 12 + end.month - start.month)
-
+_PUBLISHED_DATE = r"^[0-9]{2}/[0-9]{2}/[0-9]{4}$"
+_NUMBER = r"^-?(?:[0-9]+(?:\.[0-9]*)?|\.[0-9]+)(?:[eE][-+]?[0-9]+)?$"
 
 #: ``raw_oap.monthly_statistics``, in column order.
 RAW_COLUMNS: tuple[tuple[str, str], ...] = (
@@ -125,10 +129,11 @@ RAW_COLUMNS: tuple[tuple[str, str], ...] = (
     ("measure_value_published", "varchar"),
     ("measure_value", "double"),
     ("is_suppressed", "boolean"),
+    ("row_flags", "varchar"),
 )
 #: Columns compared to tell a harmless re-delivery from a re-publication (everything the file says).
 _FIGURES: tuple[str, ...] = tuple(
-    name for name, _ in RAW_COLUMNS if name not in ("period_month", "source_file", "source_row")
+    name for name, _ in RAW_COLUMNS if name not in ("period_month", "source_file", "source_row", "row_flags")
 )
 
 #: Derived columns the suite checks; appended to the validated batch in this order.
@@ -141,13 +146,83 @@ CHECK_COLUMNS: tuple[str, ...] = (
     "check_value_unreadable",
     "check_value_negative",
     "check_count_not_whole",
+    "check_count_not_rounded",
+    "check_conflicting_duplicate",
+    "check_name_month",
+    "check_name_status",
+    "check_unknown_measure",
+    "check_measure_name",
+    "check_unknown_breakdown",
     "check_provider_code_format",
+    "check_national_suppressed",
+    "check_adult_acute_exceeds_total",
+    "check_repeated_row",
 )
-_REQUIRED = ("BREAKDOWN", "PRIMARY_LEVEL", "SECONDARY_LEVEL")
-#: Breakdowns whose PRIMARY_LEVEL is a provider's ODS code.
-PROVIDER_BREAKDOWNS: tuple[str, ...] = ("Sending Provider", "Receiving Provider")
-#: An ODS organisation code, as providers are coded: 3 to 5 upper-case letters and digits.
-_ODS_CODE = r"[A-Z0-9]{3,5}"
+_REQUIRED = ("BREAKDOWN", "PRIMARY_LEVEL", "SECONDARY_LEVEL", "MEASURE_ID")
+#: The published column each check is about, for violations.
+CHECK_LABELS: dict[str, str] = {
+    "check_blank_required_cells": ", ".join(_REQUIRED),
+    "check_unparseable_dates": "REPORTING_PERIOD_START, REPORTING_PERIOD_END",
+    "check_period_type": "REPORTING_PERIOD_START",
+    "check_end_not_month_end": "REPORTING_PERIOD_END",
+    "check_end_month": "REPORTING_PERIOD_END",
+    "check_value_unreadable": "MEASURE_VALUE",
+    "check_value_negative": "MEASURE_VALUE",
+    "check_count_not_whole": "MEASURE_VALUE",
+    "check_count_not_rounded": "MEASURE_VALUE",
+    "check_conflicting_duplicate": ", ".join(KEY_COLUMNS),
+    "check_name_month": "REPORTING_PERIOD_END",
+    "check_name_status": "STATUS",
+    "check_unknown_measure": "MEASURE_ID",
+    "check_measure_name": "MEASURE_NAME",
+    "check_unknown_breakdown": "BREAKDOWN",
+    "check_provider_code_format": "PRIMARY_LEVEL",
+    "check_national_suppressed": "MEASURE_VALUE",
+    "check_adult_acute_exceeds_total": "MEASURE_VALUE",
+    "check_repeated_row": ", ".join(KEY_COLUMNS),
+}
+
+
+# --------------------------------------------------------------------------------------------------------------
+# Severity, from the suite
+
+
+@cache
+def rule_severities() -> dict[str, str]:
+    """Each rule of the suite → ``error`` (``"severity": "critical"``) or ``warn`` (``"warning"``)."""
+    suite = json.loads((EXPECTATIONS_DIR / f"{SUITE}.json").read_text(encoding="utf-8"))
+    found = {}
+    for expectation in suite["expectations"]:
+        found[expectation["meta"]["rule"]] = "warn" if expectation.get("severity") == "warning" else "error"
+    for rule in suite["meta"].get("load_rules", {}):
+        found[rule] = "warn" if suite["meta"]["load_rules"][rule]["severity"] == "warning" else "error"
+    return found
+
+
+@cache
+def warning_checks() -> dict[str, str]:
+    """``check_*`` column → rule, for the suite's warnings: the rows whose column is not 0 get the rule flagged."""
+    suite = json.loads((EXPECTATIONS_DIR / f"{SUITE}.json").read_text(encoding="utf-8"))
+    return {
+        e["kwargs"]["column"]: e["meta"]["rule"]
+        for e in suite["expectations"]
+        if e.get("severity") == "warning" and str(e["kwargs"].get("column", "")).startswith("check_")
+    }
+
+
+#: Whether :class:`~orchestration.raw.ContractViolation` carries a severity yet (the project-wide engine): then a
+#: warning is returned with the file's violations and the gate loads a file whose violations are all warnings.
+_VIOLATIONS_HAVE_SEVERITY = "severity" in {f.name for f in dataclasses.fields(ContractViolation)}
+
+
+def _with_severity(violation: ContractViolation, severity: str) -> ContractViolation:
+    if not _VIOLATIONS_HAVE_SEVERITY or getattr(violation, "severity", None) == severity:
+        return violation
+    return dataclasses.replace(violation, severity=severity)
+
+
+# --------------------------------------------------------------------------------------------------------------
+# Files
 
 
 @dataclass(frozen=True)
@@ -155,56 +230,50 @@ class OapFile:
     """A delivered OAP file, as far as can be told before checking its rows.
 
     ``period_month`` is the month of its REPORTING_PERIOD_END (the one most rows give), else the month in its
-    name. ``status`` is its STATUS (the one most rows give). ``source_file`` names it in the raw layer and in
+    name. ``status`` is its STATUS (the one most rows give). ``name`` is what its file name says, when the name is
+    the publisher's (``MHSDS Data_OAPs_AprPerf_2026_v2.zip``). ``source_file`` names it in the raw layer and in
     violations (``x.zip/x.csv`` for a zipped file).
     """
 
     path: Path
     period_month: date
-    is_revision: bool
     status: str
     sha256: str
     source_file: str = ""
     file_bytes: int = 0
+    name: PublicationName | None = None
 
     def __post_init__(self) -> None:
         if not self.source_file:
             object.__setattr__(self, "source_file", Path(self.path).name)
 
+    @property
+    def version(self) -> int:
+        return self.name.version if self.name else 1
 
-# --------------------------------------------------------------------------------------------------------------
-# Finding and reading files
-
-
-def _stem(path: Path) -> str:
-    name = Path(path).name
-    for suffix in (".zip", ".csv"):
-        if name.lower().endswith(suffix):
-            name = name[: -len(suffix)]
-    return name
+    @property
+    def is_revision(self) -> bool:
+        """A re-publication of its month and status (``_v2``, ``_Adhoc``)."""
+        return bool(self.name and self.name.is_republication)
 
 
 def month_in_file_name(path: Path) -> date | None:
-    """The month a file name states (``MHSDS_OAPs_2024-06_Final.csv`` → 2024-06-01), else ``None``."""
-    match = _FILE_NAME.match(_stem(path))
-    if not match or not 1 <= int(match.group(2)) <= 12:
-        return None
-    return date(int(match.group(1)), int(match.group(2)), 1)
+    """The month a publisher's file name states (``MHSDS Data_OAPs_AprPerf_2026.csv`` → 2026-04-01), else ``None``."""
+    name = parse_file_name(path)
+    return name.month if name else None
 
 
-def status_in_file_name(path: Path) -> str | None:
-    match = _FILE_NAME.match(_stem(path))
-    return match.group(3).capitalize() if match else None
-
-
-def is_revision_name(path: Path) -> bool:
-    """Whether the file name marks a revised publication (``…-revised.csv``)."""
-    return _stem(path).lower().endswith("-revised")
+def _sort_key(path: Path) -> tuple:
+    name = parse_file_name(path)
+    if name is None:
+        return (date.max, 0, 0, 0, path.name)
+    return (name.month, STATUS_PRECEDENCE[name.status], name.version, name.adhoc, path.name)
 
 
 def discover_oap_files(folder: Path) -> list[Path]:
-    """The ``.csv`` and ``.zip`` files directly in ``folder``, by month; within a month Provisional before Final
-    before ``-revised``, so that each replaces the one before. Files whose names state no month come last."""
+    """The ``.csv`` and ``.zip`` files directly in ``folder``, by month; within a month in order of precedence
+    (Provisional, Performance, Adhoc, Final; a re-publication after the one it replaces), so that each may replace
+    the one before. Files whose names state no month come last."""
     folder = Path(folder)
     if not folder.is_dir():
         return []
@@ -213,15 +282,7 @@ def discover_oap_files(folder: Path) -> list[Path]:
         for path in folder.iterdir()
         if path.is_file() and not path.name.startswith(".") and path.suffix.lower() in (".csv", ".zip")
     ]
-    return sorted(
-        found,
-        key=lambda path: (
-            month_in_file_name(path) or date.max,
-            is_revision_name(path),
-            status_in_file_name(path) != "Provisional",
-            path.name,
-        ),
-    )
+    return sorted(found, key=_sort_key)
 
 
 def _column(frame: pd.DataFrame, name: str) -> pd.Series | None:
@@ -229,15 +290,18 @@ def _column(frame: pd.DataFrame, name: str) -> pd.Series | None:
     return frame.iloc[:, positions[0]] if positions else None
 
 
-def _parse_dates(series: pd.Series) -> pd.Series:
-    """Published ``YYYY-MM-DD`` cells → Timestamps (NaT where the cell is not a real date in that form)."""
+def parse_dates(series: pd.Series) -> pd.Series:
+    """Published ``DD/MM/YYYY`` cells → Timestamps (NaT where the cell is not a real date in that form)."""
     text = series.str.strip()
-    shaped = text.str.match(_ISO_DATE)
-    return pd.to_datetime(text.where(shaped), format="%Y-%m-%d", errors="coerce")
+    shaped = text.str.match(_PUBLISHED_DATE)
+    return pd.to_datetime(text.where(shaped), format=DATE_FORMAT, errors="coerce")
 
 
-def _month_of(timestamp: pd.Timestamp) -> date:
-    return date(timestamp.year, timestamp.month, 1)
+def _mode(series: pd.Series | None) -> str:
+    if series is None:
+        return ""
+    counts = series.str.strip().value_counts()
+    return str(counts.index[0]) if len(counts) else ""
 
 
 def read_oap_file(path: Path) -> tuple[OapFile, pd.DataFrame]:
@@ -249,39 +313,36 @@ def read_oap_file(path: Path) -> tuple[OapFile, pd.DataFrame]:
     path = Path(path)
     source_file, data = raw.open_source_file(path)
     frame = raw.read_csv_as_strings(source_file, data)
+    name = parse_file_name(path)
     month = None
     ends = _column(frame, "REPORTING_PERIOD_END")
     if ends is not None:
-        parsed = _parse_dates(ends).dropna()
+        parsed = parse_dates(ends).dropna()
         if len(parsed):
-            month = _month_of(parsed.dt.to_period("M").mode().iloc[0].to_timestamp())
-    month = month or month_in_file_name(path)
+            first = parsed.dt.to_period("M").mode().iloc[0].to_timestamp()
+            month = date(first.year, first.month, 1)
+    month = month or (name.month if name else None)
     if month is None:
         raise ContractError(
             source_file,
-            "cannot tell which month the file holds: no REPORTING_PERIOD_END is a date like 2024-06-30 and its name "
-            "does not follow MHSDS_OAPs_2024-06_Final.csv",
+            "cannot tell which month the file holds: no REPORTING_PERIOD_END is a date like 30/04/2026 and its name "
+            "does not follow MHSDS Data_OAPs_AprPerf_2026.csv",
             rule="dates_parse",
         )
-    statuses = _column(frame, "STATUS")
-    status = ""
-    if statuses is not None:
-        counts = statuses.str.strip().value_counts()
-        status = str(counts.index[0]) if len(counts) else ""
     oap_file = OapFile(
         path=path,
         period_month=month,
-        is_revision=is_revision_name(path),
-        status=status,
+        status=_mode(_column(frame, "STATUS")),
         sha256=raw.file_sha256(path),
         source_file=source_file,
         file_bytes=path.stat().st_size,
+        name=name,
     )
     return oap_file, frame
 
 
 # --------------------------------------------------------------------------------------------------------------
-# The contract
+# The contract's derived checks
 
 
 def _yyyymm(month: date) -> int:
@@ -290,13 +351,14 @@ def _yyyymm(month: date) -> int:
 
 @dataclass
 class _Checked:
-    """What the derived checks computed, kept to explain an offending row afterwards."""
+    """What the derived checks computed, kept to explain an offending row and to flag rows at load."""
 
     frame: pd.DataFrame
+    checks: dict[str, np.ndarray]
     bad_dates: dict[str, np.ndarray]
     starts: pd.Series | None = None
     ends: pd.Series | None = None
-    numbers: np.ndarray | None = None
+    code_columns: np.ndarray | None = None  # per row: the column whose code is malformed
 
     def position(self, line: int) -> int:
         return int(self.frame.index.get_loc(line))
@@ -306,24 +368,23 @@ class _Checked:
         return "" if series is None else str(series.iloc[self.position(line)])
 
 
-def _validation_batch(frame: pd.DataFrame, month: date) -> tuple[pd.DataFrame, _Checked]:
-    """The frame GX validates: the file's columns under raw names in file order (text, blank as ``""``, never
-    null: GX copies the batch for every expectation on a column with nulls), then the ``check_*`` columns.
+def _text(frame: pd.DataFrame, column: str, n: int) -> pd.Series:
+    series = _column(frame, column)
+    return series.str.strip() if series is not None else pd.Series([""] * n, index=frame.index, dtype=object)
+
+
+def _derived_checks(oap_file: OapFile, frame: pd.DataFrame) -> _Checked:
+    """Every ``check_*`` column of the suite for ``frame`` (0 where a rule holds or does not apply).
 
     A check column holds a passing value where its rule does not apply or another rule already reports the cell
     (an unparseable date is reported once, by ``dates_parse``), so each problem is named once.
     """
+    month = oap_file.period_month
     n = len(frame)
-    columns: dict[str, object] = {}
-    for position, published in enumerate(frame.columns):
-        name = RAW_NAMES.get(published, f"unpublished: {published}")
-        if name in columns:
-            name = f"{published} (column {position + 1})"
-        columns[name] = frame.iloc[:, position].to_numpy(dtype=object)
-    checked = _Checked(frame=frame, bad_dates={})
-    checks: dict[str, object] = {column: np.zeros(n) for column in CHECK_COLUMNS}
+    checks: dict[str, np.ndarray] = {column: np.zeros(n) for column in CHECK_COLUMNS}
     checks["check_period_type"] = np.full(n, "month", dtype=object)
     checks["check_end_month"] = np.full(n, float(_yyyymm(month)))
+    checked = _Checked(frame=frame, checks=checks, bad_dates={})
 
     blank = np.zeros(n)
     for column in _REQUIRED:
@@ -333,8 +394,8 @@ def _validation_batch(frame: pd.DataFrame, month: date) -> tuple[pd.DataFrame, _
     checks["check_blank_required_cells"] = blank
 
     starts_text, ends_text = _column(frame, "REPORTING_PERIOD_START"), _column(frame, "REPORTING_PERIOD_END")
-    starts = _parse_dates(starts_text) if starts_text is not None else None
-    ends = _parse_dates(ends_text) if ends_text is not None else None
+    starts = parse_dates(starts_text) if starts_text is not None else None
+    ends = parse_dates(ends_text) if ends_text is not None else None
     checked.starts, checked.ends = starts, ends
     unparseable = np.zeros(n)
     for column, parsed in (("REPORTING_PERIOD_START", starts), ("REPORTING_PERIOD_END", ends)):
@@ -353,35 +414,120 @@ def _validation_batch(frame: pd.DataFrame, month: date) -> tuple[pd.DataFrame, _
             kinds = months_back.map(PERIOD_TYPES).where((starts.dt.day == 1) & (starts <= ends))
             checks["check_period_type"] = np.where(both, kinds.fillna("not an allowed start").to_numpy(object), "month")
 
-    breakdowns, levels = _column(frame, "BREAKDOWN"), _column(frame, "PRIMARY_LEVEL")
-    if breakdowns is not None and levels is not None:
-        code = levels.str.strip()
-        is_provider = breakdowns.str.strip().isin(PROVIDER_BREAKDOWNS)
-        # a blank code is reported once, by required_level_present
-        malformed = is_provider & (code != "") & ~code.str.fullmatch(_ODS_CODE)
-        checks["check_provider_code_format"] = malformed.to_numpy(dtype=np.float64)
+    breakdowns = _text(frame, "BREAKDOWN", n)
+    measures = _text(frame, "MEASURE_ID", n)
+    national = breakdowns.map(is_national).to_numpy(bool)
+    is_count = measures.isin(COUNT_MEASURES).to_numpy(bool)
 
     values = _column(frame, "MEASURE_VALUE")
+    value_text = values.str.strip() if values is not None else pd.Series([""] * n, index=frame.index)
+    number_like = value_text.str.match(_NUMBER).to_numpy(bool)
+    numbers = pd.to_numeric(value_text.where(number_like), errors="coerce").to_numpy(dtype=np.float64)
+    star = (value_text == SUPPRESSED).to_numpy(bool)
     if values is not None:
-        text = values.str.strip()
-        number_like = text.str.match(_NUMBER).to_numpy(bool)
-        numbers = pd.to_numeric(text.where(number_like), errors="coerce").to_numpy(dtype=np.float64)
-        checked.numbers = numbers
-        readable = (text == SUPPRESSED).to_numpy(bool) | number_like
-        checks["check_value_unreadable"] = (~readable).astype(np.float64)
+        checks["check_value_unreadable"] = (~(star | number_like)).astype(np.float64)
         checks["check_value_negative"] = np.where(number_like, numbers < 0, False).astype(np.float64)
-        measures = _column(frame, "MEASURE_ID")
-        if measures is not None:
-            is_count = measures.str.strip().isin(COUNT_MEASURES).to_numpy(bool)
-            whole = np.where(number_like, np.floor(np.nan_to_num(numbers)) == np.nan_to_num(numbers), True)
-            checks["check_count_not_whole"] = (is_count & ~whole).astype(np.float64)
+        whole = np.where(number_like, np.floor(np.nan_to_num(numbers)) == np.nan_to_num(numbers), True)
+        checks["check_count_not_whole"] = (is_count & ~whole).astype(np.float64)
+        rounded = np.where(number_like, (np.nan_to_num(numbers) % 5 == 0) & (np.nan_to_num(numbers) >= 5), True)
+        # a fractional or negative count is reported by its own rule
+        checks["check_count_not_rounded"] = (
+            is_count & ~national & whole & np.where(number_like, numbers >= 0, True) & ~rounded
+        ).astype(np.float64)
+        checks["check_national_suppressed"] = (national & star).astype(np.float64)
 
-    batch = pd.DataFrame({**columns, **checks}, index=frame.index)
+    key_present = all(_column(frame, column) is not None for column in KEY_COLUMNS)
+    if key_present and values is not None:
+        keys = pd.DataFrame({column: _column(frame, column).str.strip() for column in KEY_COLUMNS})
+        keys["_value"] = value_text
+        distinct_values = keys.groupby(list(KEY_COLUMNS), sort=False)["_value"].transform("nunique")
+        checks["check_conflicting_duplicate"] = (distinct_values > 1).to_numpy(np.float64)
+        repeated = keys.duplicated(keep="first").to_numpy(bool)
+        checks["check_repeated_row"] = (repeated & (distinct_values <= 1).to_numpy(bool)).astype(np.float64)
+
+        # an adult acute count (OAPnna) above its total (OAPnn) for the same period and level
+        counts = keys[is_count].assign(_number=numbers[is_count], _star=star[is_count])
+        counts["_base"] = counts["MEASURE_ID"].str.removesuffix("a")
+        level = ["REPORTING_PERIOD_START", "REPORTING_PERIOD_END", "BREAKDOWN", "PRIMARY_LEVEL", "SECONDARY_LEVEL"]
+        totals = counts[~counts["MEASURE_ID"].str.endswith("a")][[*level, "_base", "_number", "_star"]]
+        acute = counts[counts["MEASURE_ID"].str.endswith("a")].reset_index(names="_line")
+        paired = acute.merge(
+            totals.drop_duplicates([*level, "_base"]), on=[*level, "_base"], how="inner", suffixes=("", "_total")
+        )
+        exceeds = (~paired["_star"]) & (paired["_star_total"] | (paired["_number"] > paired["_number_total"]))
+        mask = frame.index.isin(paired.loc[exceeds, "_line"])
+        checks["check_adult_acute_exceeds_total"] = mask.astype(np.float64)
+
+    checks["check_unknown_measure"] = ((measures != "") & ~measures.isin(KNOWN_MEASURES)).to_numpy(np.float64)
+    names = _text(frame, "MEASURE_NAME", n)
+    expected_names = measures.map(MEASURE_NAMES)
+    checks["check_measure_name"] = (expected_names.notna() & (names != expected_names)).to_numpy(np.float64)
+    checks["check_unknown_breakdown"] = ((breakdowns != "") & ~breakdowns.isin(KNOWN_BREAKDOWNS)).to_numpy(np.float64)
+
+    # sender and receiver codes (PRIMARY_LEVEL of Sending/Receiving Provider breakdowns, SECONDARY_LEVEL of
+    # '…; Receiving Provider'); UNKNOWN is what the publisher writes for a placement with no referring organisation
+    code_columns = malformed_code_column(
+        breakdowns, _text(frame, "PRIMARY_LEVEL", n), _text(frame, "SECONDARY_LEVEL", n)
+    )
+    checked.code_columns = code_columns
+    checks["check_provider_code_format"] = (code_columns != "").astype(np.float64)
+
+    name = oap_file.name
+    if name is not None:
+        checks["check_name_month"] = np.full(n, float(name.month != month))
+        checks["check_name_status"] = np.full(n, float(oap_file.status in STATUSES and name.status != oap_file.status))
+    return checked
+
+
+def malformed_code_column(breakdowns: pd.Series, primary: pd.Series, secondary: pd.Series) -> np.ndarray:
+    """Per row, the level column whose organisation code is malformed (``""`` where none is): PRIMARY_LEVEL of a
+    Sending or Receiving Provider breakdown, SECONDARY_LEVEL of a ``…; Receiving Provider`` one. A code is 3 to 6
+    upper-case letters and digits, or ``UNKNOWN``."""
+    parts = breakdowns.str.split("; ")
+
+    def malformed(code: pd.Series) -> np.ndarray:
+        return ((code != "") & ~(code.str.fullmatch(ORG_CODE).fillna(False) | (code == UNKNOWN))).to_numpy(bool)
+
+    primary_is_code = parts.str[0].isin(PROVIDERS).to_numpy(bool)
+    secondary_is_code = ((parts.str.len() == 2) & (parts.str[-1] == RECEIVING_PROVIDER)).to_numpy(bool)
+    found = np.where(secondary_is_code & malformed(secondary), "SECONDARY_LEVEL", "")
+    return np.where(primary_is_code & malformed(primary), "PRIMARY_LEVEL", found).astype(object)
+
+
+def row_flags(oap_file: OapFile, frame: pd.DataFrame) -> np.ndarray:
+    """Per row, the warnings it carries (``"rule,rule"``), or ``None``: what ``raw_oap.row_flags`` holds."""
+    checked = _derived_checks(oap_file, frame)
+    flags = np.full(len(frame), "", dtype=object)
+    for column, rule in warning_checks().items():
+        hit = checked.checks[column] != 0
+        flags = np.where(hit, np.where(flags == "", rule, flags + "," + rule), flags)
+    return np.where(flags == "", None, flags)
+
+
+def _validation_batch(oap_file: OapFile, frame: pd.DataFrame) -> tuple[pd.DataFrame, _Checked]:
+    """The frame GX validates: the file's columns under raw names in file order (text, blank as ``""``, never
+    null: GX copies the batch for every expectation on a column with nulls), then the ``check_*`` columns."""
+    columns: dict[str, object] = {}
+    for position, published in enumerate(frame.columns):
+        column = RAW_NAMES.get(published, f"unpublished: {published}")
+        if column in columns:
+            column = f"{published} (column {position + 1})"
+        columns[column] = frame.iloc[:, position].to_numpy(dtype=object)
+    checked = _derived_checks(oap_file, frame)
+    batch = pd.DataFrame({**columns, **checked.checks}, index=frame.index)
     return batch, checked
 
 
-def check_oap_contract(oap_file: OapFile, frame: pd.DataFrame, *, today: date | None = None) -> list[ContractViolation]:
-    """Check a read file against the OAP file contract (SPEC §8); ``[]`` means it may be loaded.
+@dataclass(frozen=True)
+class ContractReport:
+    """A file's contract result: ``errors`` quarantine it; ``warnings`` are loaded and flagged."""
+
+    errors: list[ContractViolation]
+    warnings: list[ContractViolation]
+
+
+def contract_report(oap_file: OapFile, frame: pd.DataFrame, *, today: date | None = None) -> ContractReport:
+    """Check a read file against the OAP file contract (SPEC §8), split by severity.
 
     Runs the GX suite ``expectations/oap_monthly_statistics.json`` once over the file, with the rules that need
     parsing as derived columns, and names each violation's file, line, column (as the file names it) and rule.
@@ -389,7 +535,7 @@ def check_oap_contract(oap_file: OapFile, frame: pd.DataFrame, *, today: date | 
     """
     month = oap_file.period_month
     header = list(frame.columns)
-    batch, checked = _validation_batch(frame, month)
+    batch, checked = _validation_batch(oap_file, frame)
     status = oap_file.status if oap_file.status in STATUSES else None
     parameters = {
         "expected_columns": [RAW_NAMES[column] for column in HEADER] + list(CHECK_COLUMNS),
@@ -401,40 +547,81 @@ def check_oap_contract(oap_file: OapFile, frame: pd.DataFrame, *, today: date | 
     # A rule on a column the file lacks cannot run; the header rule already names the missing column.
     failures = [failure for failure in failures if not (failure.missing_columns and failure.error)]
     labels = {raw_name: published for published, raw_name in RAW_NAMES.items()}
-    labels.update(
-        {
-            "check_blank_required_cells": "BREAKDOWN, PRIMARY_LEVEL, SECONDARY_LEVEL",
-            "check_unparseable_dates": "REPORTING_PERIOD_START, REPORTING_PERIOD_END",
-            "check_period_type": "REPORTING_PERIOD_START",
-            "check_end_not_month_end": "REPORTING_PERIOD_END",
-            "check_end_month": "REPORTING_PERIOD_END",
-            "check_value_unreadable": "MEASURE_VALUE",
-            "check_value_negative": "MEASURE_VALUE",
-            "check_count_not_whole": "MEASURE_VALUE",
-            "check_provider_code_format": "PRIMARY_LEVEL",
-        }
-    )
-    violations = to_violations(
-        oap_file.source_file,
-        failures,
-        column_labels=labels,
-        explain=_explainers(oap_file, checked),
-        table_explain={"header_matches_layout": lambda _failure: header_violations(oap_file.source_file, header)},
-    )
-    if header != list(HEADER) and not any(v.rule == "header_matches_layout" for v in violations):
-        violations[:0] = header_violations(oap_file.source_file, header)
-    named = month_in_file_name(oap_file.path)
-    if named is not None and named != month:
-        violations.append(
-            ContractViolation(
-                oap_file.source_file,
-                None,
-                "REPORTING_PERIOD_END",
-                "name_matches_period",
-                f"the file name says {named:%B %Y} but its REPORTING_PERIOD_END is in {month:%B %Y}",
-            )
+    labels.update(CHECK_LABELS)
+    severities = rule_severities()
+    found: dict[str, list[ContractViolation]] = {"error": [], "warn": []}
+    for severity in found:
+        chosen = [failure for failure in failures if severities.get(failure.rule, "error") == severity]
+        found[severity] = to_violations(
+            oap_file.source_file,
+            chosen,
+            column_labels=labels,
+            explain=_explainers(oap_file, checked),
+            table_explain={
+                "header_matches_layout": lambda _failure: header_violations(oap_file.source_file, header),
+                "name_matches_period": lambda _failure: [_name_violation(oap_file, "period")],
+                "name_matches_status": lambda _failure: [_name_violation(oap_file, "status")],
+                "required_breakdowns_present": lambda _failure: [
+                    _missing_violation(oap_file, frame, "BREAKDOWN", REQUIRED_BREAKDOWNS, "required_breakdowns_present")
+                ],
+                "required_measures_present": lambda _failure: [
+                    _missing_violation(oap_file, frame, "MEASURE_ID", REQUIRED_MEASURES, "required_measures_present")
+                ],
+            },
         )
-    return violations
+    if header != list(HEADER) and not any(v.rule == "header_matches_layout" for v in found["error"]):
+        found["error"][:0] = header_violations(oap_file.source_file, header)
+    return ContractReport(
+        errors=[_with_severity(v, "error") for v in found["error"]],
+        warnings=[_with_severity(v, "warn") for v in found["warn"]],
+    )
+
+
+def check_oap_contract(oap_file: OapFile, frame: pd.DataFrame, *, today: date | None = None) -> list[ContractViolation]:
+    """The file's violations that stop it loading (critical rules): ``[]`` means it may be loaded.
+
+    Warnings are loaded and flagged (``raw_oap.row_flags``) instead; once :class:`ContractViolation` carries a
+    severity they are returned here too, marked ``warn``, and the gate loads a file whose violations are all
+    warnings."""
+    report = contract_report(oap_file, frame, today=today)
+    return report.errors + (report.warnings if _VIOLATIONS_HAVE_SEVERITY else [])
+
+
+def _missing_violation(
+    oap_file: OapFile, frame: pd.DataFrame, column: str, required: Sequence[str], rule: str
+) -> ContractViolation:
+    series = _column(frame, column)
+    present = sorted(set(series.str.strip())) if series is not None else []
+    missing = [value for value in required if value not in present]
+    shown = ", ".join(present[:8]) + (f", … ({len(present)} in all)" if len(present) > 8 else "")
+    return ContractViolation(
+        oap_file.source_file,
+        None,
+        column,
+        rule,
+        f"the file has no {' or '.join(missing)} rows, which every out-of-area placements file has: it is another "
+        f"publication or a truncated one ({column} found: {shown or 'none'})",
+    )
+
+
+def _name_violation(oap_file: OapFile, what: str) -> ContractViolation:
+    name = oap_file.name
+    assert name is not None
+    if what == "period":
+        return ContractViolation(
+            oap_file.source_file,
+            None,
+            "REPORTING_PERIOD_END",
+            "name_matches_period",
+            f"the file name says {name.month:%B %Y} but its REPORTING_PERIOD_END is in {oap_file.period_month:%B %Y}",
+        )
+    return ContractViolation(
+        oap_file.source_file,
+        None,
+        "STATUS",
+        "name_matches_status",
+        f"the file name says {STATUS_TOKENS[name.status]} ({name.status}) but its rows' STATUS is {oap_file.status}",
+    )
 
 
 def header_violations(source_file: str, header: Sequence[str]) -> list[ContractViolation]:
@@ -506,13 +693,16 @@ def _explainers(oap_file: OapFile, checked: _Checked) -> dict:
     """Row-specific messages for the rules whose GX failure alone would not say enough."""
     month = oap_file.period_month
 
+    def cell(column: str, line: int) -> str:
+        return checked.cell(column, line)
+
     def blank(_failure, line: int, _value):
-        return [(column, f"{column} is blank") for column in _REQUIRED if checked.cell(column, line).strip() == ""]
+        return [(column, f"{column} is blank") for column in _REQUIRED if cell(column, line).strip() == ""]
 
     def bad_date(_failure, line: int, _value):
         position = checked.position(line)
         return [
-            (column, f"'{checked.cell(column, line)}' is not a date in the published form YYYY-MM-DD")
+            (column, f"'{cell(column, line)}' is not a date in the published form DD/MM/YYYY")
             for column, mask in checked.bad_dates.items()
             if mask[position]
         ]
@@ -520,67 +710,115 @@ def _explainers(oap_file: OapFile, checked: _Checked) -> dict:
     def start(_failure, line: int, _value):
         position = checked.position(line)
         first, last = checked.starts.iloc[position], checked.ends.iloc[position]
-        said = f"REPORTING_PERIOD_START {first:%Y-%m-%d}"
+        said = f"REPORTING_PERIOD_START {first:%d/%m/%Y}"
         if first > last:
-            why = f"is after REPORTING_PERIOD_END {last:%Y-%m-%d}"
+            why = f"is after REPORTING_PERIOD_END {last:%d/%m/%Y}"
         else:
             why = (
                 f"is not the first day of the month, or of the month two or eleven months before, of "
-                f"REPORTING_PERIOD_END {last:%Y-%m-%d} (a month, rolling-quarter or rolling 12-month row)"
+                f"REPORTING_PERIOD_END {last:%d/%m/%Y} (a month, rolling-quarter or rolling 12-month row)"
             )
         return [("REPORTING_PERIOD_START", f"{said} {why}")]
 
     def not_month_end(_failure, line: int, _value):
-        return [("REPORTING_PERIOD_END", f"'{checked.cell('REPORTING_PERIOD_END', line)}' is not a month's last day")]
+        return [("REPORTING_PERIOD_END", f"'{cell('REPORTING_PERIOD_END', line)}' is not a month's last day")]
 
     def other_month(_failure, line: int, _value):
         return [
             (
                 "REPORTING_PERIOD_END",
-                f"'{checked.cell('REPORTING_PERIOD_END', line)}' is not in {month:%B %Y}, the month of the file's "
-                "other rows: a file holds one month",
+                f"'{cell('REPORTING_PERIOD_END', line)}' is not in {month:%B %Y}, the month of the file's other "
+                "rows: a file holds one month",
             )
         ]
 
     def future(_failure, line: int, _value):
-        return [("REPORTING_PERIOD_END", f"'{checked.cell('REPORTING_PERIOD_END', line)}' is in a future month")]
+        return [("REPORTING_PERIOD_END", f"'{cell('REPORTING_PERIOD_END', line)}' is in a future month")]
 
     def unreadable(_failure, line: int, _value):
-        found = checked.cell("MEASURE_VALUE", line)
+        found = cell("MEASURE_VALUE", line)
         shown = "a blank cell" if not found.strip() else f"'{found}'"
         return [("MEASURE_VALUE", f"{shown} is neither '*' (suppressed) nor a number")]
 
     def negative(_failure, line: int, _value):
-        return [("MEASURE_VALUE", f"{checked.cell('MEASURE_VALUE', line)} is negative (measures cannot be below 0)")]
+        return [("MEASURE_VALUE", f"{cell('MEASURE_VALUE', line)} is negative (measures cannot be below 0)")]
 
     def not_whole(_failure, line: int, _value):
-        value, measure = checked.cell("MEASURE_VALUE", line), checked.cell("MEASURE_ID", line)
+        value, measure = cell("MEASURE_VALUE", line), cell("MEASURE_ID", line)
         return [("MEASURE_VALUE", f"{value} is not a whole number ({measure} is a count)")]
 
-    def measure(_failure, line: int, _value):
-        found = checked.cell("MEASURE_ID", line)
-        return [("MEASURE_ID", f"'{found}' is not a known measure id (OAP01–OAP11, or with the suffix a)")]
-
-    def status(_failure, line: int, _value):
-        found = checked.cell("STATUS", line)
-        if found in STATUSES:
-            return [("STATUS", f"'{found}' differs from the file's STATUS '{oap_file.status}': a file has one")]
-        return [("STATUS", f"'{found}' is not a known STATUS ({' or '.join(STATUSES)})")]
-
-    def duplicate(failure: ExpectationFailure, line: int, value):
-        others = [
-            str(row) for row, other in zip(failure.rows, failure.values, strict=False) if other == value and row != line
-        ]
-        key = ", ".join(str(item) for item in (value or {}).values())
-        also = f" (also on line {', '.join(others)})" if others else ""
-        return [(", ".join(KEY_COLUMNS), f"duplicate key {key}{also}")]
-
-    def provider_code(_failure, line: int, _value):
-        code, breakdown = checked.cell("PRIMARY_LEVEL", line), checked.cell("BREAKDOWN", line)
+    def not_rounded(_failure, line: int, _value):
+        value, measure, breakdown = cell("MEASURE_VALUE", line), cell("MEASURE_ID", line), cell("BREAKDOWN", line)
         return [
             (
-                "PRIMARY_LEVEL",
-                f"'{code}' is not an ODS provider code (3 to 5 upper-case letters and digits) in a {breakdown} row",
+                "MEASURE_VALUE",
+                f"{value} in a {breakdown} row is not '*' or a multiple of 5 of at least 5: the publication "
+                f"suppresses {measure} counts below 5 and rounds the rest to 5 outside England (an unsuppressed "
+                "extract?)",
+            )
+        ]
+
+    def conflicting(failure: ExpectationFailure, line: int, _value):
+        key = ", ".join(cell(column, line) for column in KEY_COLUMNS)
+        return [(", ".join(KEY_COLUMNS), f"key {key} appears more than once with different MEASURE_VALUE")]
+
+    def repeated(_failure, line: int, _value):
+        key = ", ".join(cell(column, line) for column in KEY_COLUMNS)
+        return [(", ".join(KEY_COLUMNS), f"row repeats an earlier one ({key}, same value); counted once")]
+
+    def measure(_failure, line: int, _value):
+        found = cell("MEASURE_ID", line)
+        return [
+            (
+                "MEASURE_ID",
+                f"'{found}' is not a known measure id (OAP01–OAP11, or with the suffix a); loaded and not used",
+            )
+        ]
+
+    def measure_name(_failure, line: int, _value):
+        found, measure_id = cell("MEASURE_NAME", line), cell("MEASURE_ID", line)
+        return [
+            ("MEASURE_NAME", f"'{found}' is not the publisher's name of {measure_id} ('{MEASURE_NAMES[measure_id]}')")
+        ]
+
+    def breakdown(_failure, line: int, _value):
+        return [
+            ("BREAKDOWN", f"'{cell('BREAKDOWN', line)}' is not a breakdown of this publication; loaded and not used")
+        ]
+
+    def status(_failure, line: int, _value):
+        found = cell("STATUS", line)
+        if found in STATUSES:
+            return [("STATUS", f"'{found}' differs from the file's STATUS '{oap_file.status}': a file has one")]
+        return [("STATUS", f"'{found}' is not a known STATUS ({', '.join(STATUSES)})")]
+
+    def provider_code(_failure, line: int, _value):
+        column = checked.code_columns[checked.position(line)] or "PRIMARY_LEVEL"
+        return [
+            (
+                column,
+                f"'{cell(column, line)}' is neither an organisation code (3 to 6 upper-case letters and digits) nor "
+                f"UNKNOWN in a {cell('BREAKDOWN', line)} row; loaded, attributed to no trust",
+            )
+        ]
+
+    def national_star(_failure, line: int, _value):
+        return [
+            (
+                "MEASURE_VALUE",
+                f"'*' in a {cell('BREAKDOWN', line)} row: national figures are published unsuppressed; kept as "
+                "suppressed",
+            )
+        ]
+
+    def acute_exceeds(_failure, line: int, _value):
+        measure = cell("MEASURE_ID", line)
+        return [
+            (
+                "MEASURE_VALUE",
+                f"{measure} {cell('MEASURE_VALUE', line)} is more than {measure.removesuffix('a')} for the same "
+                f"period and level ({cell('BREAKDOWN', line)} {cell('PRIMARY_LEVEL', line)}): adult acute beds are "
+                "part of all beds",
             )
         ]
 
@@ -594,11 +832,54 @@ def _explainers(oap_file: OapFile, checked: _Checked) -> dict:
         "value_is_star_or_number": unreadable,
         "value_not_negative": negative,
         "count_is_whole_number": not_whole,
+        "sub_national_counts_rounded": not_rounded,
+        "no_conflicting_duplicates": conflicting,
+        "repeated_row": repeated,
         "known_measure_id": measure,
+        "measure_name_matches_id": measure_name,
+        "known_breakdown": breakdown,
         "known_single_status": status,
-        "unique_key": duplicate,
         "org_code_format": provider_code,
+        "national_not_suppressed": national_star,
+        "adult_acute_within_total": acute_exceeds,
     }
+
+
+# --------------------------------------------------------------------------------------------------------------
+# Which publication of a month stands
+
+
+@dataclass(frozen=True)
+class Publication:
+    """The status and re-publication marker of a month's file, for precedence."""
+
+    status: str
+    version: int = 1
+    adhoc: bool = False
+
+    @property
+    def label(self) -> str:
+        marker = ("_Adhoc" if self.adhoc else "") + (f"_v{self.version}" if self.version > 1 else "")
+        return self.status + (f" {marker.lstrip('_')}" if marker else "")
+
+
+def compare_publications(incoming: Publication, loaded: Publication) -> str:
+    """``replace``: ``incoming`` takes the month's place; ``keep``: the loaded figures stand (``incoming`` is of
+    lower precedence); ``conflict``: the same publication again with other figures and no re-publication marker.
+
+    A higher STATUS replaces a lower one (Provisional < Performance < Adhoc < Final) and never the reverse; within
+    a STATUS an ``_Adhoc`` re-publication replaces what is loaded, else the higher ``_vN`` stands.
+    """
+    rank_in, rank_loaded = STATUS_PRECEDENCE.get(incoming.status, 0), STATUS_PRECEDENCE.get(loaded.status, 0)
+    if rank_in != rank_loaded:
+        return "replace" if rank_in > rank_loaded else "keep"
+    if incoming.adhoc:
+        return "replace"
+    if loaded.adhoc:
+        return "keep"
+    if incoming.version != loaded.version:
+        return "replace" if incoming.version > loaded.version else "keep"
+    return "conflict"
 
 
 # --------------------------------------------------------------------------------------------------------------
@@ -610,13 +891,15 @@ def ensure_raw_tables(con: duckdb.DuckDBPyConnection) -> None:
     raw.ensure_file_loads(con, SCHEMA)
     columns = ",\n    ".join(f"{name} {kind}" for name, kind in RAW_COLUMNS)
     con.execute(f"create table if not exists {SCHEMA}.{TABLE} (\n    {columns}\n)")
+    # a warehouse built before rows carried their warnings
+    con.execute(f"alter table {SCHEMA}.{TABLE} add column if not exists row_flags varchar")
 
 
 def _incoming(con: duckdb.DuckDBPyConnection, oap_file: OapFile, frame: pd.DataFrame) -> tuple[str, str, list]:
     """Register the file's rows with DuckDB, typed; return (view name, a SELECT of raw-layer rows, its parameters)."""
     if list(frame.columns) != list(HEADER):
         raise ValueError(f"{oap_file.source_file}: the header is not the published layout; check the contract first")
-    starts, ends = _parse_dates(frame["REPORTING_PERIOD_START"]), _parse_dates(frame["REPORTING_PERIOD_END"])
+    starts, ends = parse_dates(frame["REPORTING_PERIOD_START"]), parse_dates(frame["REPORTING_PERIOD_END"])
     if starts.isna().any() or ends.isna().any():
         raise ValueError(f"{oap_file.source_file}: dates do not parse; check the contract before loading")
     value_text = frame["MEASURE_VALUE"].str.strip()
@@ -631,6 +914,7 @@ def _incoming(con: duckdb.DuckDBPyConnection, oap_file: OapFile, frame: pd.DataF
         "measure_value_published": pa.array(frame["MEASURE_VALUE"].to_numpy(object), pa.string()),
         "measure_value": pa.array(values, pa.float64(), mask=suppressed),
         "is_suppressed": pa.array(suppressed, pa.bool_()),
+        "row_flags": pa.array(row_flags(oap_file, frame), pa.string(), from_pandas=True),
     }
     for column in HEADER:
         name = RAW_NAMES[column]
@@ -643,18 +927,36 @@ def _incoming(con: duckdb.DuckDBPyConnection, oap_file: OapFile, frame: pd.DataF
     return view, f"select {', '.join(selects)} from {view}", [oap_file.period_month, oap_file.source_file]
 
 
-def _loaded_status(con: duckdb.DuckDBPyConnection, month: date) -> str | None:
-    return con.execute(f"select mode(status) from {SCHEMA}.{TABLE} where period_month = ?", [month]).fetchone()[0]
+def _loaded_publication(con: duckdb.DuckDBPyConnection, load: raw.LoadRecord) -> Publication:
+    status = con.execute(
+        f"select mode(status) from {SCHEMA}.{TABLE} where period_month = ?", [load.period_month]
+    ).fetchone()[0]
+    name = parse_file_name(load.source_file)
+    return Publication(status or "", name.version if name else 1, bool(name and name.adhoc))
+
+
+def _flag_summary(con: duckdb.DuckDBPyConnection, month: date) -> str:
+    rows = con.execute(
+        f"""select flag, count(*) from (
+                select unnest(string_split(row_flags, ',')) as flag from {SCHEMA}.{TABLE}
+                where period_month = ? and row_flags is not null)
+            group by flag order by flag""",
+        [month],
+    ).fetchall()
+    if not rows:
+        return ""
+    return "; rows loaded and flagged: " + ", ".join(f"{flag} {count}" for flag, count in rows)
 
 
 def load_oap_file(con: duckdb.DuckDBPyConnection, oap_file: OapFile, frame: pd.DataFrame) -> LoadOutcome:
     """Load a file that passed its contract into ``raw_oap.monthly_statistics``, idempotently (SPEC §2).
 
     The same bytes already current → ``unchanged``; bytes since replaced → ``superseded``; first file for its
-    month → ``loaded``; a ``-revised`` file, or a ``Final`` file for a month loaded from a ``Provisional`` one →
-    ``replaced`` (the month's rows swapped in one transaction). A ``Provisional`` file for a month loaded from its
-    ``Final`` → ``superseded``. Any other file for a month already loaded with different figures is ``rejected``
-    and nothing changes; with the same figures (e.g. the zip of a loaded CSV) it is ``unchanged``.
+    month → ``loaded``. For a month already loaded, the same figures (the zip of a loaded CSV, say) are
+    ``unchanged``; otherwise :func:`compare_publications` decides: a higher STATUS or a later re-publication of
+    the same STATUS → ``replaced`` (the month's rows swapped in one transaction); a lower one → ``superseded``,
+    with the reason in the message (the loaded figures stand); the same STATUS again unmarked → ``rejected``
+    (``republication_marked``) and nothing changes.
     """
     ensure_raw_tables(con)
     month = oap_file.period_month
@@ -664,35 +966,49 @@ def load_oap_file(con: duckdb.DuckDBPyConnection, oap_file: OapFile, frame: pd.D
     ) -> LoadOutcome:
         return LoadOutcome(action, oap_file.source_file, month, rows, oap_file.sha256, violations, message)
 
-    plan = raw.plan_load(con, SCHEMA, month, oap_file.sha256, oap_file.is_revision)
-    if plan.action in ("unchanged", "superseded"):
-        return outcome(plan.action, len(frame), plan.message)
+    current = raw.current_load(con, SCHEMA, month)
+    if current is not None and current.sha256 == oap_file.sha256:
+        return outcome("unchanged", len(frame), f"already loaded from {current.source_file}")
+    if raw.loads_of(con, SCHEMA, oap_file.sha256):
+        replaced_by = f" by {current.source_file}" if current else ""
+        return outcome("superseded", len(frame), f"{month:%B %Y} has since been replaced{replaced_by}")
+    incoming_publication = Publication(oap_file.status, oap_file.version, bool(oap_file.name and oap_file.name.adhoc))
     view, select_sql, params = _incoming(con, oap_file, frame)
     try:
-        action, message = plan.action, plan.message
-        if action == "conflict":
+        action, message = "loaded", ""
+        if current is not None:
             if raw.same_rows(con, f"{SCHEMA}.{TABLE}", month, select_sql, params, _FIGURES):
-                return outcome("unchanged", len(frame), f"same figures as {plan.current.source_file}")
-            loaded = _loaded_status(con, month)
-            if oap_file.status == "Final" and loaded == "Provisional":
-                action, message = "replaced", f"Final figures replace the Provisional {plan.current.source_file}"
-            elif oap_file.status == "Provisional" and loaded == "Final":
-                return outcome(
-                    "superseded", len(frame), f"{month:%B %Y} is already loaded from Final {plan.current.source_file}"
+                return outcome("unchanged", len(frame), f"same figures as {current.source_file}")
+            loaded = _loaded_publication(con, current)
+            decision = compare_publications(incoming_publication, loaded)
+            if decision == "keep":
+                why = (
+                    f"a {incoming_publication.status} publication never replaces a {loaded.status} one"
+                    if incoming_publication.status != loaded.status
+                    else "it is an earlier publication than the re-publication loaded"
                 )
-            else:
+                return outcome(
+                    "superseded",
+                    len(frame),
+                    f"not loaded: {month:%B %Y} is already loaded from {current.source_file} ({loaded.label}); {why}",
+                )
+            if decision == "conflict":
                 violation = ContractViolation(
                     oap_file.source_file,
                     None,
                     None,
-                    "revision_named_revised",
-                    f"period already loaded from {plan.current.source_file} ({loaded}) with different figures; "
-                    "a re-publication must be Final replacing Provisional, or be named -revised",
+                    "republication_marked",
+                    f"{month:%B %Y} is already loaded from {current.source_file} ({loaded.label}) with different "
+                    "figures; a re-publication must be named with _v2 (_v3, …) or _Adhoc, or be a later STATUS "
+                    "(Provisional, then Performance, then Final)",
                 )
-                return outcome("rejected", len(frame), violation.message, (violation,))
+                return outcome("rejected", len(frame), violation.message, (_with_severity(violation, "error"),))
+            action = "replaced"
+            message = f"{incoming_publication.label} replaces {current.source_file} ({loaded.label})"
         audit = raw.AuditEntry(oap_file.source_file, month, oap_file.sha256, oap_file.file_bytes, oap_file.is_revision)
         rows = raw.write_partition(con, SCHEMA, TABLE, select_sql, params, audit, action=action)
-        return outcome(action, rows, message)
+        flagged = _flag_summary(con, month)
+        return outcome(action, rows, (message + flagged).removeprefix("; "))
     finally:
         con.unregister(view)
 
@@ -746,6 +1062,96 @@ def ingest_oap_folder(
 
 
 # --------------------------------------------------------------------------------------------------------------
+# Flagged rows (warnings), for the run's summary
+
+
+def row_flag_counts(con: duckdb.DuckDBPyConnection, *, period_month: date | None = None) -> dict[str, int]:
+    """``{rule: rows}`` of the warnings flagged in the current OAP loads (one month if ``period_month``)."""
+    ensure_raw_tables(con)
+    where, params = "row_flags is not null", []
+    if period_month is not None:
+        where += " and period_month = ?"
+        params.append(period_month)
+    rows = con.execute(
+        f"""select flag, count(*) from (
+                select unnest(string_split(row_flags, ',')) as flag from {SCHEMA}.{TABLE} where {where})
+            group by flag order by flag""",
+        params,
+    ).fetchall()
+    return {rule: int(count) for rule, count in rows}
+
+
+def flagged_rows(con: duckdb.DuckDBPyConnection, *, run_id: str, limit: int = raw.MAX_ROWS_PER_RULE) -> list[dict]:
+    """The flagged rows of the OAP files ``run_id`` loaded, each named by file, line, column, rule and value (at
+    most ``limit`` per file and rule; :func:`row_flag_counts` counts them all)."""
+    from orchestration.audit import ensure_audit_schema
+
+    ensure_raw_tables(con)
+    ensure_audit_schema(con)
+    rows = con.execute(
+        f"""
+        with loaded as (
+            select l.period_month, l.source_file
+            from {SCHEMA}.file_loads l
+            join audit.contract_checks c
+                on c.source = ? and c.run_id = ? and c.period_month = l.period_month and c.sha256 = l.sha256
+            where l.is_current
+        ),
+        flags as (
+            select r.*, unnest(string_split(r.row_flags, ',')) as flag
+            from {SCHEMA}.{TABLE} r
+            join loaded using (period_month, source_file)
+            where r.row_flags is not null
+        ),
+        numbered as (
+            select *, row_number() over (partition by source_file, flag order by source_row) as nth from flags
+        )
+        select source_file, source_row, flag, breakdown, primary_level, secondary_level, measure_id, measure_name,
+               measure_value_published
+        from numbered where nth <= ? order by source_file, source_row, flag
+        """,
+        [SOURCE, run_id, limit],
+    ).fetchall()
+    found = []
+    for source_file, line, rule, breakdown, primary, secondary, measure, name, value in rows:
+        column, message = {
+            "org_code_format": (
+                "PRIMARY_LEVEL",
+                f"'{primary}' in a {breakdown} row is neither an organisation code nor UNKNOWN; attributed to no trust",
+            ),
+            "known_measure_id": ("MEASURE_ID", f"'{measure}' is not a known measure id; not used"),
+            "measure_name_matches_id": ("MEASURE_NAME", f"'{name}' is not the publisher's name of {measure}"),
+            "known_breakdown": ("BREAKDOWN", f"'{breakdown}' is not a breakdown of this publication; not used"),
+            "national_not_suppressed": ("MEASURE_VALUE", f"'*' in a {breakdown} row; kept as suppressed"),
+            "adult_acute_within_total": (
+                "MEASURE_VALUE",
+                f"{measure} {value} exceeds {measure.removesuffix('a')} for {breakdown} {primary}",
+            ),
+            "repeated_row": (
+                "MEASURE_VALUE",
+                f"repeats an earlier row ({breakdown} {primary} {measure}); counted once",
+            ),
+        }.get(rule, (None, rule))
+        if rule == "org_code_format":
+            column = str(malformed_code_column(pd.Series([breakdown]), pd.Series([primary]), pd.Series([secondary]))[0])
+            code = secondary if column == "SECONDARY_LEVEL" else primary
+            message = (
+                f"'{code}' in a {breakdown} row is neither an organisation code nor UNKNOWN; attributed to no trust"
+            )
+        found.append(
+            {
+                "source": SOURCE,
+                "source_file": source_file,
+                "source_row": line,
+                "source_column": column,
+                "rule": rule,
+                "message": message + " (loaded and flagged)",
+            }
+        )
+    return found
+
+
+# --------------------------------------------------------------------------------------------------------------
 # Re-checking what is loaded (the blocking asset check)
 
 
@@ -760,7 +1166,7 @@ def frame_from_raw(con: duckdb.DuckDBPyConnection, period_month: date) -> tuple[
     for i, column in enumerate(HEADER):
         name = RAW_NAMES[column]
         if name in ("reporting_period_start", "reporting_period_end"):
-            selects.append(f"coalesce(strftime({name}, '%Y-%m-%d'), '') as c{i}")
+            selects.append(f"coalesce(strftime({name}, '{DATE_FORMAT}'), '') as c{i}")
         elif name == "measure_value":
             selects.append(f"coalesce(measure_value_published, '') as c{i}")
         else:
@@ -772,14 +1178,13 @@ def frame_from_raw(con: duckdb.DuckDBPyConnection, period_month: date) -> tuple[
     frame = table.drop(["source_row"]).to_pandas()
     frame.columns = list(HEADER)
     frame.index = pd.Index(table.column("source_row").to_numpy(), name="line")
-    status = frame["STATUS"].mode()
     oap_file = OapFile(
         path=Path(load.source_file),
         period_month=period_month,
-        is_revision=load.is_revision,
-        status=str(status.iloc[0]) if len(status) else "",
+        status=_mode(frame["STATUS"]),
         sha256=load.sha256,
         source_file=load.source_file,
+        name=parse_file_name(load.source_file),
     )
     return oap_file, frame
 
@@ -791,7 +1196,7 @@ def check_loaded_months(
 
     What the warehouse holds is checked, not what a file said. Each month is checked once per load (keyed by its
     file's SHA-256) and the result recorded with source ``oap``. Returns ``{month: violations}`` for the months
-    checked now (``[]`` = passed).
+    checked now (``[]`` = passed); warnings do not fail a month: they were loaded, flagged, on purpose.
     """
     from orchestration.audit import ensure_audit_schema
 
@@ -811,7 +1216,7 @@ def check_loaded_months(
         if rebuilt is None:
             continue
         oap_file, frame = rebuilt
-        violations = check_oap_contract(oap_file, frame)
+        violations = contract_report(oap_file, frame).errors
         con.execute(
             "insert into audit.contract_checks values (?, ?, ?, ?, ?, ?, ?)",
             [

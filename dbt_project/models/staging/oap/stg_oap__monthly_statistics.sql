@@ -1,4 +1,8 @@
-{#- Typed and renamed OAP statistics. A suppressed cell stays NULL with is_suppressed: never zero. -#}
+{#-
+    Typed and renamed OAP statistics, one row per published cell. A suppressed cell stays NULL with
+    is_suppressed: never zero. Levels are kept as published (a sender of UNKNOWN, an IMD decile such as
+    "01 Most deprived"): whether a sender is a trust is decided in the intermediate layer.
+-#}
 with monthly_statistics as (
     select * from {{ source('oap', 'monthly_statistics') }}
 )
@@ -12,7 +16,8 @@ select
     period_type,
     status,
     trim(breakdown) as breakdown,
-    upper(trim(primary_level)) as primary_level,
+    trim(breakdown) = 'England' or starts_with(trim(breakdown), 'England; ') as is_national,
+    trim(primary_level) as primary_level,
     trim(primary_level_description) as primary_level_description,
     trim(secondary_level) as secondary_level,
     trim(secondary_level_description) as secondary_level_description,
@@ -20,5 +25,6 @@ select
     trim(measure_name) as measure_name,
     measure_value_published,
     measure_value,
-    is_suppressed
+    is_suppressed,
+    row_flags
 from monthly_statistics
