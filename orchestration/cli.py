@@ -69,6 +69,16 @@ def _print_summary(summary) -> None:
                 print(f"  {source}/{source_file}: {_where(row)}: {row['rule']}: {row['message']}")
             if len(flagged) > PRINTED_PER_FILE:
                 print(f"    … and {len(flagged) - PRINTED_PER_FILE} more in this file (fct_data_quality counts them)")
+    if summary.row_warnings:
+        print("Rows loaded as published with a warning (flagged; a sender that is no organisation code counts in")
+        print("England only, an unknown measure or breakdown is not used):")
+        for source, counts in summary.row_warnings.items():
+            print(f"  {source}: " + ", ".join(f"{rule} {count:,}" for rule, count in sorted(counts.items())))
+        for (source, source_file), flagged in _by_file(summary.warned_rows).items():
+            for row in flagged[:PRINTED_PER_FILE]:
+                print(f"  {source}/{source_file}: {_where(row)}: {row['rule']}: {row['message']}")
+            if len(flagged) > PRINTED_PER_FILE:
+                print(f"    … and {len(flagged) - PRINTED_PER_FILE} more in this file (fct_data_quality counts them)")
     if summary.reference_discrepancies:
         print("The reference data (seeds/reference) disagree with the ODS files in the sources folder:")
         for discrepancy in summary.reference_discrepancies:

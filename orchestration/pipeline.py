@@ -19,7 +19,7 @@ from dagster._core.storage.tags import ASSET_PARTITION_RANGE_END_TAG, ASSET_PART
 from orchestration import audit
 from orchestration.definitions import build_definitions
 from orchestration.resources import WarehouseResource
-from orchestration.sources import los
+from orchestration.sources import los, oap
 from orchestration.sources.feeds import FEEDS
 
 #: The CLI prints its own summary; Dagster's console logger says only what went wrong.
@@ -44,6 +44,10 @@ class RunSummary:
     row_problems: dict[str, dict[str, int]] = field(default_factory=dict)
     #: the flagged rows of the files this run loaded: source, source_file, source_row, source_column, rule, message
     flagged_rows: list[dict] = field(default_factory=list)
+    #: rows of published aggregates loaded as published with a file-contract warning, by feed and rule
+    row_warnings: dict[str, dict[str, int]] = field(default_factory=dict)
+    #: those rows of the files this run loaded, named like ``flagged_rows``
+    warned_rows: list[dict] = field(default_factory=list)
     #: what each failed check found (``asset:check`` → sentences), e.g. a mart's failed GX expectations
     check_problems: dict[str, list[str]] = field(default_factory=dict)
     #: the run's GX Data Docs (index.html), when the mart checks built them
@@ -175,6 +179,10 @@ def run_pipeline(
                 if counts:
                     summary.row_problems[source] = counts
                 summary.flagged_rows += los.flagged_rows(con, source, run_id=ingest.run_id)
+            warnings = oap.row_flag_counts(con)
+            if warnings:
+                summary.row_warnings["oap"] = warnings
+            summary.warned_rows += oap.flagged_rows(con, run_id=ingest.run_id)
         finally:
             con.close()
         if not ingest.success:

@@ -17,11 +17,12 @@ import duckdb
 import pandas as pd
 import pytest
 
+from orchestration.pipeline import run_pipeline
 from orchestration.raw import ContractViolation
 from orchestration.samples.common import write_zip
 from orchestration.samples.oap import generate_oap_file, published_csv
 from orchestration.sources import oap
-from orchestration.sources.oap_layout import PublicationName, parse_file_name
+from orchestration.sources.oap_layout import MEASURE_NAMES, PublicationName, parse_file_name
 
 JUNE, JULY = date(2024, 6, 1), date(2024, 7, 1)
 REAL_4WW = Path(__file__).parent / "fixtures" / "real" / "MHSDS Data_4WW_AprPerf_2024_v2.zip"
@@ -695,3 +696,156 @@ def test_months_window_and_loaded_month_checks(con, tmp_path):
     outcome = oap.check_loaded_months(con, run_id="r4")
     for month in (JUNE, JULY):
         assert [(v.row, v.column, v.rule) for v in outcome[month]] == [(3, "MEASURE_VALUE", "value_not_negative")]
+
+
+# --------------------------------------------------------------------------------------------------------------
+# A hand-worked example through the pipeline to the marts
+#
+# May 2024, Provisional then Performance (which replaces it); June 2024, Provisional only. Month rows only.
+# May (Performance), OAP02 bed days: England 1234 (exact: every sender counted); senders RV5 310, RPG 45, RQY *,
+# RX4 60 (trusts of seeds/reference), UNKNOWN 120 (no referring organisation), RZ9 15 (no trust of ours) and
+# "r-v5" 10 (not an organisation code: a warning, loaded and flagged).
+# Expected: fct_oap_provider_month has RV5 310, RPG 45, RQY NULL (suppressed), RX4 60 and nothing else;
+# fct_oap_england_month May: 1234, Performance, attributed 310 + 45 + 60 = 415, unattributed 120 + 15 + 10 = 145;
+# SLP (RV5, RPG, RQY) = 310 + 45 = 355, partial because RQY is suppressed. June: England 1100 (Provisional),
+# RV5 200, unattributed (UNKNOWN) 95.
+
+_COUNTS = ("OAP01", "OAP01a", "OAP02", "OAP02a", "OAP03", "OAP03a", "OAP04", "OAP04a")
+_NAMES = {
+    "RV5": "SOUTH LONDON AND MAUDSLEY NHS FOUNDATION TRUST",
+    "RPG": "OXLEAS NHS FOUNDATION TRUST",
+    "RQY": "SOUTH WEST LONDON AND ST GEORGE'S MENTAL HEALTH NHS TRUST",
+    "RX4": "CUMBRIA, NORTHUMBERLAND, TYNE AND WEAR NHS FOUNDATION TRUST",
+    "UNKNOWN": "UNKNOWN",
+    "RZ9": "UNKNOWN",
+    "r-v5": "UNKNOWN",
+}
+
+
+def _tiny(month: date, status: str, england: dict[str, str], senders: dict[str, dict[str, str]]) -> pd.DataFrame:
+    start, end = month.strftime("%d/%m/%Y"), (pd.Timestamp(month) + pd.offsets.MonthEnd(0)).strftime("%d/%m/%Y")
+    rows = []
+    for breakdown, level, name, values in [("England", "England", "England", england)] + [
+        ("Sending Provider", code, _NAMES[code], values) for code, values in sorted(senders.items())
+    ]:
+        for measure in _COUNTS:
+            value = values.get(measure, "0" if breakdown == "England" else "*")
+            rows.append(
+                (start, end, status, breakdown, level, name, "NONE", "NONE", measure, MEASURE_NAMES[measure], value)
+            )
+    return pd.DataFrame(rows, columns=list(oap.HEADER))
+
+
+@pytest.fixture(scope="module")
+def hand_worked(tmp_path_factory):
+    sources = tmp_path_factory.mktemp("sources")
+    folder = sources / "oap"
+    may, june = date(2024, 5, 1), date(2024, 6, 1)
+    england_may = {"OAP01": "40", "OAP01a": "35", "OAP02": "1234", "OAP02a": "1001", "OAP03": "38", "OAP03a": "30",
+                   "OAP04": "41", "OAP04a": "36"}  # fmt: skip
+    write(
+        folder,
+        _tiny(may, "Provisional", {**england_may, "OAP02": "900"}, {"RV5": {"OAP02": "100"}}),
+        may,
+        status="Provisional",
+        zipped=True,
+    )
+    write(
+        folder,
+        _tiny(
+            may,
+            "Performance",
+            england_may,
+            {
+                "RV5": {
+                    "OAP01": "10",
+                    "OAP01a": "10",
+                    "OAP02": "310",
+                    "OAP02a": "250",
+                    "OAP03": "10",
+                    "OAP03a": "10",
+                    "OAP04": "5",
+                    "OAP04a": "5",
+                },  # fmt: skip
+                "RPG": {"OAP02": "45", "OAP02a": "40"},
+                "RQY": {},
+                "RX4": {"OAP02": "60", "OAP02a": "60"},
+                "UNKNOWN": {"OAP01": "5", "OAP02": "120", "OAP02a": "100", "OAP03": "5", "OAP04": "5"},
+                "RZ9": {"OAP02": "15"},
+                "r-v5": {"OAP02": "10"},
+            },
+        ),
+        may,
+        zipped=True,
+    )
+    write(
+        folder,
+        _tiny(
+            june, "Provisional", {**england_may, "OAP02": "1100"}, {"RV5": {"OAP02": "200"}, "UNKNOWN": {"OAP02": "95"}}
+        ),
+        june,
+        status="Provisional",
+    )
+    warehouse = tmp_path_factory.mktemp("warehouse")
+    summary = run_pipeline(sources, warehouse)
+    assert summary.exit_code == 0, (summary.rejected_files, summary.failed_checks, summary.failed_steps)
+    con = duckdb.connect(str(summary.serving_db), read_only=True)
+    yield con, summary
+    con.close()
+
+
+def test_hand_worked_senders_are_attributed_to_trusts_only(hand_worked):
+    con, _ = hand_worked
+    found = con.execute(
+        """select period_month, org_code, inappropriate_oap_bed_days, inappropriate_oap_bed_days_suppressed,
+                  inappropriate_oaps_started, is_suppressed
+           from fct_oap_provider_month order by period_month, org_code"""
+    ).fetchall()
+    may, june = date(2024, 5, 1), date(2024, 6, 1)
+    assert found == [
+        (may, "RPG", 45, False, None, True),
+        (may, "RQY", None, True, None, True),
+        (may, "RV5", 310, False, 10, False),
+        (may, "RX4", 60, False, None, True),
+        (june, "RV5", 200, False, None, True),
+    ]
+
+
+def test_hand_worked_england_includes_the_unattributed_senders(hand_worked):
+    con, _ = hand_worked
+    found = con.execute(
+        """select period_month, status, inappropriate_oap_bed_days, inappropriate_oaps_started,
+                  attributed_oap_bed_days, unattributed_oap_bed_days, unattributed_oaps_started,
+                  suppressed_sender_bed_day_cells, unattributed_sender_codes
+           from fct_oap_england_month order by period_month"""
+    ).fetchall()
+    assert found == [
+        (date(2024, 5, 1), "Performance", 1234, 40, 415, 145, 5, 1, ["RZ9", "UNKNOWN", "r-v5"]),
+        (date(2024, 6, 1), "Provisional", 1100, 40, 200, 95, 0, 0, ["UNKNOWN"]),
+    ]
+
+
+def test_hand_worked_collaborative_counts_its_trusts_never_unknown(hand_worked):
+    con, _ = hand_worked
+    slp = con.execute(
+        """select org_code, value, is_partial, is_suppressed from fct_collaborative_metric_month
+           where collaborative_code = 'SLP' and membership_basis = 'as_was' and period_month = '2024-05-01'
+             and metric_code = 'oap_inappropriate_bed_days' order by org_code"""
+    ).fetchall()
+    assert slp == [("ALL", 355.0, True, False), ("RPG", 45.0, False, False), ("RQY", None, True, True),
+                   ("RV5", 310.0, False, False)]  # fmt: skip
+    assert con.execute(
+        "select count(*) from fct_collaborative_metric_month where org_code in ('UNKNOWN', 'RZ9', 'r-v5')"
+    ).fetchone() == (0,)
+
+
+def test_hand_worked_flagged_sender_is_named_and_counted(hand_worked):
+    con, summary = hand_worked
+    assert summary.row_warnings == {"oap": {"org_code_format": 8}}
+    [first, *_] = summary.warned_rows
+    assert (first["rule"], first["source_row"], first["source_column"]) == ("org_code_format", 58, "PRIMARY_LEVEL")
+    assert first["source_file"] == "MHSDS Data_OAPs_MayPerf_2024.zip/MHSDS Data_OAPs_MayPerf_2024.csv"
+    assert "'r-v5'" in first["message"]
+    assert con.execute(
+        "select period_month, observed_value from fct_data_quality where check_name = 'row_flagged:org_code_format'"
+    ).fetchall() == [(date(2024, 5, 1), 8.0)]

@@ -86,7 +86,12 @@ def build_feed_asset(feed: Feed) -> tuple[AssetsDefinition, AssetChecksDefinitio
                         sha256=result.sha256,
                     )
                 if result.action != "rejected":
-                    context.log.info(f"{feed.title}: {result.file}: {result.action} ({result.rows} rows)")
+                    said = f"{feed.title}: {result.file}: {result.action} ({result.rows} rows)"
+                    if result.action == "superseded" and result.message.startswith("not loaded:"):
+                        # read, and kept out because its month stands on a publication of higher precedence
+                        context.log.warning(f"{said}: {result.message}")
+                    else:
+                        context.log.info(said)
                     continue
                 audit.record_rejection(
                     con,

@@ -2,8 +2,10 @@
     How far the data can be trusted, check by check (SPEC §8): every file-contract validation of a loaded
     partition, every rule a quarantined file broke, the rows of patient-level feeds that were loaded but
     left out of the measures, and each mart's GX suite before publishing. One row per run, source, month and
-    check. For the marts, the latest result of each (with the run that first found it): the mart checks run
-    after this model is built, so orchestration/quality.py writes a changed result into the built table too.
+    check. Out-of-area placement rows that broke a file-contract warning are loaded as published and counted
+    too (row_flagged:<rule>). For the marts, the latest result of each (with the run that first found it): the
+    mart checks run after this model is built, so orchestration/quality.py writes a changed result into the built
+    table too.
 -#}
 with contract_checks as (
     select * from {{ ref('stg_audit__contract_checks') }}
@@ -21,6 +23,16 @@ latest_mart_checks as (
     select *
     from mart_checks
     qualify run_id = first_value(run_id) over (partition by mart order by checked_at desc)
+),
+
+oap_row_flags as (
+    select
+        'oap' as source,
+        period_month,
+        unnest(string_split(row_flags, ',')) as rule,
+        source_file
+    from {{ ref('stg_oap__monthly_statistics') }}
+    where row_flags is not null
 ),
 
 row_problems as (
@@ -75,6 +87,20 @@ row_problem_rows as (
     group by source, period_month, row_problem
 ),
 
+row_flag_rows as (
+    select
+        cast(null as varchar) as run_id,
+        cast(null as timestamp) as run_at,
+        source,
+        period_month,
+        'row_flagged:' || rule as check_name,
+        false as success,
+        cast(count(*) as double) as observed_value,
+        'rows loaded as published and flagged (a file-contract warning) in ' || min(source_file) as details
+    from oap_row_flags
+    group by source, period_month, rule
+),
+
 mart_check_rows as (
     select
         run_id,
@@ -93,5 +119,7 @@ union all
 select * from rejection_rows
 union all
 select * from row_problem_rows
+union all
+select * from row_flag_rows
 union all
 select * from mart_check_rows
