@@ -3,9 +3,10 @@
 Each :class:`BadInput` takes one bundled sample file (so its layout, codes and figures are those a real delivery
 has), breaks it in exactly one way and writes it into a landing folder laid out as ``<feed>/<file>``. The corpus is
 written by code rather than stored, so that it always matches the current samples and a reviewer can read each
-defect in one line. Expected behaviour is part of each case: whether the file is quarantined (``rejected``) or
-loaded with the row flagged and left out of the measures (``flagged``, for patient-level rows, SPEC §3.3), and the
-violation the run must name (file, row, column, rule, and a phrase of the message).
+defect in one line. Expected behaviour is part of each case: whether the file is quarantined (``rejected``),
+loaded with the row flagged and left out of the measures (``flagged``, for patient-level rows, SPEC §3.3), or
+loaded as published with the row flagged (``warned``, a warning of a published aggregate's contract, SPEC §8), and
+the violation the run must name (file, row, column, rule, and a phrase of the message).
 
 ``python -m tests.bad_inputs OUT_DIR`` writes the corpus beside nothing else, for looking at the files by hand.
 """
@@ -31,7 +32,7 @@ GOOD_EXTRA = ("los_acute", date(2024, 4, 1))
 
 
 # --------------------------------------------------------------------------------------------------------------
-# Reading and writing CSV the way the publishers do (comma separated, CRLF, minimal quoting)
+# Reading and writing CSV the way the publishers do (comma separated, minimal quoting, their line endings)
 
 
 @dataclass
@@ -41,6 +42,8 @@ class Table:
     name: str
     header: list[str]
     rows: list[list[str]]
+    #: as the publisher ends lines: ``\r\n`` (RTT, the extracts), ``\n`` (MHSDS monthly statistics)
+    lineterminator: str = "\r\n"
 
     def column(self, name: str) -> int:
         return self.header.index(name)
@@ -59,7 +62,7 @@ class Table:
 
     def to_bytes(self) -> bytes:
         buffer = io.StringIO()
-        writer = csv.writer(buffer, lineterminator="\r\n")
+        writer = csv.writer(buffer, lineterminator=self.lineterminator)
         writer.writerow(self.header)
         writer.writerows(self.rows)
         return buffer.getvalue().encode("utf-8")
@@ -74,7 +77,7 @@ def read_table(path: Path) -> Table:
     else:
         name, data = path.name, path.read_bytes()
     header, *rows = list(csv.reader(io.StringIO(data.decode("utf-8"), newline="")))
-    return Table(name, header, rows)
+    return Table(name, header, rows, "\r\n" if b"\r\n" in data[:4096] else "\n")
 
 
 def write_bytes(folder: Path, name: str, data: bytes, *, zipped: bool = False, member: str | None = None) -> Path:
@@ -97,8 +100,8 @@ def sample_path(samples: Path, feed: str, month: date) -> Path:
     """The bundled sample file of ``feed`` for ``month``."""
     if feed == "rtt":
         return samples / "rtt" / file_name(month).replace(".csv", ".zip")
-    if feed == "oap":
-        return samples / "oap" / oap.file_name(month)
+    if feed == "oap":  # the month's Performance file, zipped as NHS England publishes it
+        return samples / "oap" / oap.file_name(month, "Performance", suffix=".zip")
     return samples / feed / los.file_name(feed, month).replace(".csv", ".zip")
 
 
@@ -150,7 +153,7 @@ class BadInput:
 Writer = Callable[[Path, Path], BadInput]
 #: Every case's writer, by name (the test id).
 CASES: dict[str, Writer] = {}
-#: What the run must do with each case's file: ``rejected`` or ``flagged``.
+#: What the run must do with each case's file: ``rejected``, ``flagged`` or ``warned``.
 OUTCOMES: dict[str, str] = {}
 
 
@@ -422,7 +425,7 @@ def rtt_same_month(samples: Path, sources: Path) -> BadInput:
     )
 
 
-# Out-of-area placements: the MHSDS long layout ----------------------------------------------------------------
+# Out-of-area placements: NHS England's MHSDS "Out of Area Placements" data file -------------------------------
 
 
 def _oap_write(sources: Path, table: Table, name: str | None = None) -> Path:
@@ -460,30 +463,46 @@ def oap_negative(samples: Path, sources: Path) -> BadInput:
     return _bad("oap: negative count", "oap", month, "-15 bed days", "rejected", expected, path)
 
 
-@case("oap: unknown measure id")
+@case("oap: unsuppressed sender count")
+def oap_unrounded(samples: Path, sources: Path) -> BadInput:
+    month = date(2023, 7, 1)
+    table = read_table(sample_path(samples, "oap", month))
+    index = table.find(BREAKDOWN="Sending Provider", PRIMARY_LEVEL="RV5", MEASURE_ID="OAP02")
+    value = table.column("MEASURE_VALUE")
+    table.rows[index][value] = str(int(table.rows[index][value]) + 2)  # as the unsuppressed _RAW extract has it
+    path = _oap_write(sources, table)
+    expected = Expected(
+        "sub_national_counts_rounded", table.line_of(index), "MEASURE_VALUE", "is not '*' or a multiple of 5"
+    )
+    return _bad("oap: unsuppressed sender count", "oap", month, "not rounded to 5", "rejected", expected, path)
+
+
+@case("oap: unknown measure id", outcome="warned")
 def oap_unknown_measure(samples: Path, sources: Path) -> BadInput:
-    month = date(2023, 4, 1)
+    month = date(2024, 4, 1)  # a month other good files bring anyway
     table = read_table(sample_path(samples, "oap", month))
     index = table.find(BREAKDOWN="Sending Provider", MEASURE_ID="OAP03")
     table.rows[index][table.column("MEASURE_ID")] = "OAP99"
     path = _oap_write(sources, table)
     expected = Expected("known_measure_id", table.line_of(index), "MEASURE_ID", "'OAP99' is not a known measure id")
-    return _bad("oap: unknown measure id", "oap", month, "OAP99", "rejected", expected, path)
+    return _bad("oap: unknown measure id", "oap", month, "OAP99", "warned", expected, path)
 
 
-@case("oap: provider code that is not an ODS code")
-def oap_unknown_provider(samples: Path, sources: Path) -> BadInput:
-    month = date(2023, 5, 1)
+@case("oap: provider code that is not an ODS code", outcome="warned")
+def oap_malformed_sender(samples: Path, sources: Path) -> BadInput:
+    month = date(2024, 5, 1)
     table = read_table(sample_path(samples, "oap", month))
-    first = table.find(BREAKDOWN="Sending Provider")
-    level = table.column("PRIMARY_LEVEL")
-    victim = table.rows[first][level]
+    level, breakdown = table.column("PRIMARY_LEVEL"), table.column("BREAKDOWN")
+    victim = "RXG"  # a WYMHLDA member, written as no ODS code looks
+    first = table.find(BREAKDOWN="Sending Provider", PRIMARY_LEVEL=victim)
     for row in table.rows:
-        if row[table.column("BREAKDOWN")] == "Sending Provider" and row[level] == victim:
-            row[level] = "UNKNOWN"
+        if row[breakdown] == "Sending Provider" and row[level] == victim:
+            row[level] = "R-XG"
     path = _oap_write(sources, table)
-    expected = Expected("org_code_format", table.line_of(first), "PRIMARY_LEVEL", "'UNKNOWN'")
-    return _bad("oap: provider code that is not an ODS code", "oap", month, "UNKNOWN", "rejected", expected, path)
+    expected = Expected("org_code_format", table.line_of(first), "PRIMARY_LEVEL", "'R-XG' in a Sending Provider row")
+    return _bad(
+        "oap: provider code that is not an ODS code", "oap", month, "R-XG", "warned", expected, path, org_code=victim
+    )
 
 
 @case("oap: unparseable period")
@@ -491,35 +510,32 @@ def oap_unparseable_period(samples: Path, sources: Path) -> BadInput:
     month = date(2023, 6, 1)
     table = read_table(sample_path(samples, "oap", month))
     index = 5
-    table.rows[index][table.column("REPORTING_PERIOD_END")] = "30/06/2023"
+    table.rows[index][table.column("REPORTING_PERIOD_END")] = "2023-06-30"
     path = _oap_write(sources, table)
-    expected = Expected("dates_parse", table.line_of(index), "REPORTING_PERIOD_END", "'30/06/2023' is not a date")
-    return _bad("oap: unparseable period", "oap", month, "30/06/2023", "rejected", expected, path)
+    expected = Expected(
+        "dates_parse", table.line_of(index), "REPORTING_PERIOD_END", "'2023-06-30' is not a date in the published form"
+    )
+    return _bad("oap: unparseable period", "oap", month, "2023-06-30", "rejected", expected, path)
 
 
 @case("oap: same month again, other figures, no -revised")
 def oap_same_month(samples: Path, sources: Path) -> BadInput:
     month = BASELINE_MONTHS[2]
-    table = read_table(sample_path(samples, "oap", month))
-    index = table.find(BREAKDOWN="Sending Provider", MEASURE_ID="OAP02")
+    loaded = sample_path(samples, "oap", month)
+    table = read_table(loaded)
+    index = table.find(BREAKDOWN="Sending Provider", PRIMARY_LEVEL="RV5", MEASURE_ID="OAP02")
     value = table.column("MEASURE_VALUE")
-    table.rows[index][value] = str(int(table.rows[index][value]) + 5) if table.rows[index][value] != "*" else "10"
-    # the same Final publication, zipped, with one figure changed
-    path = write_bytes(
-        sources / "oap", table.name.replace(".csv", ".zip"), table.to_bytes(), zipped=True, member=table.name
-    )
+    table.rows[index][value] = str(int(table.rows[index][value]) + 5)
+    # the same Performance publication, unzipped, with one figure changed and no _v2
+    path = _oap_write(sources, table)
     expected = Expected(
-        "revision_named_revised", None, None, f"period already loaded from {table.name} (Final) with different figures"
+        "republication_marked",
+        None,
+        None,
+        f"March 2024 is already loaded from {loaded.name}/{table.name} (Performance) with different figures",
     )
     return _bad(
-        "oap: same month again, other figures, no -revised",
-        "oap",
-        month,
-        "restated",
-        "rejected",
-        expected,
-        path,
-        source_file=f"{path.name}/{table.name}",
+        "oap: same month again, other figures, no -revised", "oap", month, "restated", "rejected", expected, path
     )
 
 

@@ -48,7 +48,7 @@ RAW_TABLES = {
 #: The serving tables that hold one feed's figures month by month, and how to pick that feed's rows.
 MONTHLY_TABLES = {
     "rtt": [("fct_rtt_provider_month", "true")],
-    "oap": [("fct_oap_provider_month", "true")],
+    "oap": [("fct_oap_provider_month", "true"), ("fct_oap_england_month", "true")],
     "los_mh": [
         ("fct_los_provider_month", "setting = 'mental_health'"),
         ("fct_los_inequality_month", "setting = 'mental_health'"),
@@ -161,10 +161,11 @@ def _touched(db: Path, feed: str, month: date) -> dict[str, list[tuple]]:
         found[table] = _rows(db, table, f"{where} and period_month = ?", [month])
     for table in ("fct_collaborative_metric_month", "fct_variation"):
         found[table] = _rows(db, table, "metric_code like ? and period_month = ?", [metric, month])
+    # the month's charted points (a series that other, good files start gives the month an empty point)
     found["fct_spc"] = _query(
         db,
         "select collaborative_code, org_code, metric_code, membership_basis, round(value, 6) from fct_spc "
-        "where metric_code like ? and period_month = ? order by all",
+        "where metric_code like ? and period_month = ? and value is not null order by all",
         [metric, month],
     )
     found["fct_benefit_tracking"] = _query(
@@ -222,13 +223,24 @@ def test_the_other_files_still_load(corpus_run, bundled_samples):
 
 
 def test_rtt_and_out_of_area_marts_are_exactly_the_baseline(corpus_run):
-    """No good RTT or OAP file arrived, so every RTT and OAP figure served is the baseline's."""
-    for table in ("fct_rtt_provider_month", "fct_oap_provider_month"):
-        assert _rows(corpus_run.serving, table, "true") == _rows(corpus_run.baseline_serving, table, "true"), table
-    freshness = "source in ('rtt', 'oap')"
-    assert _rows(corpus_run.serving, "dim_source_freshness", freshness) == _rows(
-        corpus_run.baseline_serving, "dim_source_freshness", freshness
+    """No good RTT file arrived, so every RTT figure served is the baseline's; the only OAP files loaded are the
+    two with a warning (for April and May 2024, months other good files bring), so every other OAP month is the
+    baseline's."""
+    assert _rows(corpus_run.serving, "fct_rtt_provider_month", "true") == _rows(
+        corpus_run.baseline_serving, "fct_rtt_provider_month", "true"
     )
+    warned = [case.month for case in corpus_run.cases.values() if case.outcome == "warned"]
+    assert sorted(warned) == [date(2024, 4, 1), date(2024, 5, 1)]
+    others = "period_month not in ('2024-04-01', '2024-05-01')"
+    for table in ("fct_oap_provider_month", "fct_oap_england_month"):
+        assert _rows(corpus_run.serving, table, others) == _rows(corpus_run.baseline_serving, table, "true"), table
+    assert _rows(corpus_run.serving, "dim_source_freshness", "source = 'rtt'") == _rows(
+        corpus_run.baseline_serving, "dim_source_freshness", "source = 'rtt'"
+    )
+    [(latest, held)] = _query(
+        corpus_run.serving, "select latest_period, months_held from dim_source_freshness where source = 'oap'"
+    )
+    assert (latest, held) == (max(warned), len(BASELINE_MONTHS) + len(warned))
 
 
 def test_the_corpus_covers_every_defect_the_issue_lists():
@@ -244,6 +256,7 @@ def test_the_corpus_covers_every_defect_the_issue_lists():
         ],
         "non-numeric count": ["rtt: non-numeric count", "los_acute: non-numeric count"],
         "negative count": ["rtt: negative count", "oap: negative count"],
+        "a count the publisher suppresses or rounds, unsuppressed": ["oap: unsuppressed sender count"],
         "duplicate key rows": ["rtt: duplicate key rows"],
         "Part_2A greater than Part_2": ["rtt: Part_2A greater than Part_2"],
         "C_999 disagreeing with the detail": ["rtt: C_999 disagrees with the detail"],
@@ -392,3 +405,60 @@ def test_a_bad_spell_is_named_flagged_and_left_out_of_the_measures(corpus_run, n
         [case.feed, case.month, f"row_left_out:{expected.rule}"],
     )
     assert recorded == [(1.0,)]
+
+
+# --------------------------------------------------------------------------------------------------------------
+# Published aggregates with a row-level warning: loaded as published, the row flagged and named
+
+
+@pytest.mark.parametrize("name", [name for name, outcome in OUTCOMES.items() if outcome == "warned"])
+def test_an_oap_row_with_a_warning_is_loaded_flagged_and_named(corpus_run, name):
+    case = corpus_run.cases[name]
+    expected = case.expected
+
+    line = f"  {case.feed}/{case.source_file}: {_where(expected.row, expected.column)}: {expected.rule}: "
+    printed = [text for text in corpus_run.output.splitlines() if text.startswith(line)]
+    assert printed and expected.message in printed[0], f"{line!r} not in:\n{corpus_run.output}"
+    assert "Rows loaded as published with a warning" in corpus_run.output
+
+    # the file is loaded (and stays in the landing folder), its month's figures are its own
+    assert case.path.exists()
+    assert not (corpus_run.warehouse / "quarantine" / case.feed / case.path.name).exists()
+    assert _query(
+        corpus_run.build,
+        "select source_file from raw_oap.file_loads where is_current and period_month = ?",
+        [case.month],
+    ) == [(case.source_file,)]
+    flags = _query(
+        corpus_run.build,
+        "select row_flags from raw_oap.monthly_statistics where source_file = ? and source_row = ?",
+        [case.source_file, expected.row],
+    )
+    assert flags == [(expected.rule,)]
+    recorded = _query(
+        corpus_run.serving,
+        "select observed_value from fct_data_quality where source = 'oap' and period_month = ? and check_name = ?",
+        [case.month, f"row_flagged:{expected.rule}"],
+    )
+    assert recorded and recorded[0][0] >= 1
+    england = _query(
+        corpus_run.serving,
+        "select inappropriate_oap_bed_days, unattributed_sender_codes from fct_oap_england_month "
+        "where period_month = ?",
+        [case.month],
+    )
+    assert england and england[0][0] > 0
+
+    if expected.rule == "org_code_format":
+        # a sender written as no organisation code looks counts in England only, never for a trust
+        victim = case.facts["org_code"]
+        assert "R-XG" in england[0][1] and "UNKNOWN" in england[0][1]
+        assert _query(
+            corpus_run.serving,
+            "select count(*) from fct_oap_provider_month where period_month = ? and org_code in (?, 'R-XG')",
+            [case.month, victim],
+        ) == [(0,)]
+        assert _query(
+            corpus_run.serving,
+            "select count(*) from fct_collaborative_metric_month where org_code = 'R-XG'",
+        ) == [(0,)]
