@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import csv
 import io
+import re
 import time
 import zipfile
 from datetime import date
@@ -299,3 +300,14 @@ def test_planted_slp_effect_is_visible_in_unsuppressed_bed_days(measure):
     nencmh = np.mean(ratio[list(control)]) / others.mean()
     assert 0.6 < slp < 0.82
     assert 0.88 < nencmh < 1.15
+
+
+def test_no_sample_uses_the_invented_names_any_more():
+    root = Path(__file__).resolve().parents[1]
+    invented = re.compile(r"MHSDS_OAPs_\d{4}-\d{2}_(Final|Provisional)")
+    for path in [*root.glob("orchestration/**/*.py"), *root.glob("tests/*.py"), root / "README.md"]:
+        if path.name in ("test_samples_oap.py", "test_oap.py") or (
+            path.name == "oap.py" and path.parent.name == "samples"
+        ):
+            continue  # the pattern itself, the test that it is no publication, the generator that removes old files
+        assert not invented.search(path.read_text(encoding="utf-8")), path
