@@ -586,11 +586,15 @@ def _explainers(rtt_file: RttFile, checked: _Checked) -> dict:
         position = checked.position(line)
         part_2 = int(checked.part_2_total_all[position])
         which = "" if checked.part_2_found[position] else " (there is no Part_2 row)"
+        codes = ", ".join(
+            cell(column, line) or "(blank)"
+            for column in ("Provider Org Code", "Commissioner Org Code", "Treatment Function Code")
+        )
         return [
             (
                 "Total All",
                 f"Part_2A Total All {checked.value('total_all', line)} exceeds Part_2 Total All "
-                f"{part_2}{which} for the same provider, commissioner and treatment function",
+                f"{part_2}{which} for the same provider, commissioner and treatment function ({codes})",
             )
         ]
 
@@ -834,8 +838,8 @@ def check_loaded_months(
                 SOURCE,
                 month,
                 rtt_file.sha256,
-                not violations,
-                len(violations),
+                not raw.errors_of(violations),
+                len(raw.errors_of(violations)),
                 datetime.now(UTC).replace(tzinfo=None),
             ],
         )
