@@ -96,7 +96,16 @@ def real_run(tmp_path_factory):
     shutil.copy2(FIXTURE, copy)
     warehouse = base / "warehouse"
     result = subprocess.run(
-        [sys.executable, "-m", "orchestration.cli", "run", "--sources-dir", str(sources), "--warehouse-dir", str(warehouse)],
+        [
+            sys.executable,
+            "-m",
+            "orchestration.cli",
+            "run",
+            "--sources-dir",
+            str(sources),
+            "--warehouse-dir",
+            str(warehouse),
+        ],
         capture_output=True,
         text=True,
         timeout=900,
