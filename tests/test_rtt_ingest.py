@@ -855,3 +855,20 @@ def test_loaded_months_are_rechecked_once(con, tmp_path):
     rtt.ingest_rtt_folder(con, tmp_path / "rtt", tmp_path / "q", move_rejected=False)
     assert rtt.check_loaded_months(con, run_id="r1") == {APRIL_2024: []}
     assert rtt.check_loaded_months(con, run_id="r2") == {}
+
+
+@pytest.mark.parametrize(
+    ("name", "month", "revised"),
+    [
+        ("20240430-RTT-April-2024-full-extract.zip", date(2024, 4, 1), False),
+        ("20240430-RTT-April-2024-full-extract-revised.csv", date(2024, 4, 1), True),
+        ("Full-CSV-data-file-Apr26-ZIP-3M-4Xy7Q.zip", date(2026, 4, 1), False),
+        ("Full-CSV-data-file-Mar26-ZIP-3M-revised-9aBcD.zip", date(2026, 3, 1), True),
+        ("Full-CSV-data-file-Dec25-revised.zip", date(2025, 12, 1), True),
+        ("Commissioner-Apr26-XLSX-9M.zip", None, False),
+        ("unrevised-Apr26.zip", None, False),
+    ],
+)
+def test_file_names_as_we_and_as_nhs_england_write_them(name, month, revised):
+    assert rtt.month_in_file_name(Path(name)) == month
+    assert rtt.is_revision_name(Path(name)) is revised
