@@ -10,6 +10,7 @@ states every rule and GX validates the file once.
 
 from __future__ import annotations
 
+import calendar
 import difflib
 import logging
 import re
@@ -90,10 +91,7 @@ _FILE_NAME = re.compile(r"^\d{8}-(RTT-[A-Za-z]+-\d{4})-full-extract(-revised)?$"
 _WHOLE_NUMBER = r"^[-+]?[0-9]+$"
 #: NHS England's own name for the zip on its RTT pages: month token (``Apr26``), size tag and a random suffix.
 _PUBLISHED_NAME = re.compile(r"^Full-CSV-data-file-([A-Za-z]{3})([0-9]{2})\b", re.IGNORECASE)
-_MONTH_ABBREVIATIONS = {
-    name: number
-    for number, name in enumerate(("jan", "feb", "mar", "apr", "may", "jun", "jul", "aug", "sep", "oct", "nov", "dec"), 1)
-}
+_MONTH_ABBREVIATIONS = {calendar.month_abbr[number].lower(): number for number in range(1, 13)}
 _REVISED = re.compile(r"(?:^|[-_ .])revised(?:$|[-_ .])", re.IGNORECASE)
 
 
