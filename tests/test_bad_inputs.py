@@ -97,6 +97,9 @@ def corpus_run(bundled_samples, tmp_path_factory) -> CorpusRun:
     root = tmp_path_factory.mktemp("bad_inputs")
     sources, warehouse = root / "landing", root / "warehouse"
     write_landing_folder(bundled_samples, sources)
+    # a landing folder the warehouse owns: rejected files are moved out of it (elsewhere they are copied)
+    patch = pytest.MonkeyPatch()
+    patch.setenv("COLLAB_QUARANTINE_MOVES_FILES", "1")
     baseline_exit, baseline_output = _run_cli(sources, warehouse)
     baseline_serving = root / "serving-baseline.duckdb"
     shutil.copy2(warehouse / "serving.duckdb", baseline_serving)
@@ -106,6 +109,7 @@ def corpus_run(bundled_samples, tmp_path_factory) -> CorpusRun:
     sha256 = {name: hashlib.sha256(data).hexdigest() for name, data in written.items()}
     good_extra = write_good_extra(bundled_samples, sources)
     exit_code, output = _run_cli(sources, warehouse)
+    patch.undo()
     return CorpusRun(
         root,
         sources,
@@ -182,7 +186,7 @@ def _where(row: int | None, column: str | None) -> str:
 
 
 def _reason_rules(reason: str) -> set[str]:
-    return set(re.findall(r"^file: .*?, rule: ([a-z0-9_]+): ", reason, flags=re.MULTILINE))
+    return set(re.findall(r"^file: .*?, rule: ([a-z0-9_]+)(?: \(warning\))?: ", reason, flags=re.MULTILINE))
 
 
 # --------------------------------------------------------------------------------------------------------------
@@ -221,14 +225,49 @@ def test_the_other_files_still_load(corpus_run, bundled_samples):
     assert corpus_run.good_extra.exists()  # a good file stays in the landing folder
 
 
+WARNED_MONTHS = "period_month not in (date '2023-07-01', date '2023-08-01')"
+
+
 def test_rtt_and_out_of_area_marts_are_exactly_the_baseline(corpus_run):
-    """No good RTT or OAP file arrived, so every RTT and OAP figure served is the baseline's."""
+    """No good RTT or OAP file arrived, so every RTT and OAP figure served is the baseline's, except the months of
+    the two RTT files that load with warnings (their own tests below)."""
+    assert {case.month for case in corpus_run.cases.values() if case.outcome == "warned"} == {
+        date(2023, 7, 1),
+        date(2023, 8, 1),
+    }
     for table in ("fct_rtt_provider_month", "fct_oap_provider_month"):
-        assert _rows(corpus_run.serving, table, "true") == _rows(corpus_run.baseline_serving, table, "true"), table
-    freshness = "source in ('rtt', 'oap')"
-    assert _rows(corpus_run.serving, "dim_source_freshness", freshness) == _rows(
-        corpus_run.baseline_serving, "dim_source_freshness", freshness
+        where = WARNED_MONTHS if table == "fct_rtt_provider_month" else "true"
+        assert _rows(corpus_run.serving, table, where) == _rows(corpus_run.baseline_serving, table, where), table
+    assert _rows(corpus_run.serving, "dim_source_freshness", "source = 'oap'") == _rows(
+        corpus_run.baseline_serving, "dim_source_freshness", "source = 'oap'"
     )
+
+
+@pytest.mark.parametrize("name", [name for name, outcome in OUTCOMES.items() if outcome == "warned"])
+def test_a_row_warning_is_named_loaded_as_published_and_flagged(corpus_run, name):
+    """A warning-severity rule (README "Severity policy"): the genuine publication loads, the row is named in the
+    run's warnings, counted in fct_data_quality and flagged on the trust-month it touches."""
+    case = corpus_run.cases[name]
+    expected = case.expected
+    assert f"  rtt {expected.rule}: 1 row(s) in {case.source_file}" in corpus_run.output, corpus_run.output
+    line = f"    {case.source_file}: {_where(expected.row, expected.column)}: "
+    assert any(text.startswith(line) and expected.message in text for text in corpus_run.output.splitlines())
+    assert case.path.exists()  # loaded: it stays where it was, and nothing is quarantined
+    assert not (corpus_run.warehouse / "quarantine" / case.feed / case.path.name).exists()
+    loads = "select source_file from raw_rtt.file_loads where is_current and period_month = ?"
+    assert _query(corpus_run.build, loads, [case.month]) == [(case.source_file,)]
+    assert _query(
+        corpus_run.serving,
+        "select observed_value from fct_data_quality where source = 'rtt' and period_month = ? and check_name = ?",
+        [case.month, f"row_flagged:{expected.rule}"],
+    ) == [(1.0,)]
+    flagged = _query(
+        corpus_run.serving,
+        "select org_code, flagged_rows, flagged_rules from fct_rtt_provider_month "
+        "where period_month = ? and treatment_function_code = 'ALL' and flagged_rows > 0",
+        [case.month],
+    )
+    assert flagged == [(case.facts["org_code"], 1, expected.rule)]
 
 
 def test_the_corpus_covers_every_defect_the_issue_lists():
