@@ -304,6 +304,10 @@ def ods_data_file(url: str, page: str = "") -> DataFile | None:
     return DataFile("ods", url, name, name.lower(), None, "reference", page=page)
 
 
+#: The slug of an MHSDS monthly publication page: ``performance-april-2026``, ``final-february-provisional-march-2019``.
+_PUBLICATION_SLUG = re.compile(rf"^(?:performance|final|provisional)-(?:{_MONTH_PATTERN})-", re.IGNORECASE)
+
+
 def publication_month(slug: str) -> date | None:
     """The month an MHSDS monthly publication page is for, from its slug.
 
@@ -511,14 +515,12 @@ def find_oap_files(http: _Http, index_page: str, folder: Path, months: int, with
     except _PageError as error:
         found.problems.append(_unreadable("oap", index_page, folder, error))
         return found
-    index_path = _path_of(index_page)
     pages: dict[date, str] = {}
     for link in links:
-        path = _path_of(link.url)
-        parent, _, slug = path.rpartition("/")
-        if parent != index_path:
-            continue  # not one of the publication's pages (or a sub-page of one)
-        month = publication_month(slug)
+        # a monthly page by its slug, wherever it is served (the publisher, or a mirror of the index page);
+        # sub-pages of one (…/performance-april-2026/data-quality) and other publications are passed over
+        slug = _path_of(link.url).rsplit("/", 1)[-1].lower()
+        month = publication_month(slug) if _PUBLICATION_SLUG.match(slug) else None
         if month is not None:
             pages.setdefault(month, link.url)
     if not pages:

@@ -398,8 +398,25 @@ def test_oap_pull_reads_the_publication_index_then_each_months_page(publisher, t
     assert [r.status for r in again] == ["not_modified"] * 4
 
 
+def test_a_mirror_of_the_mhsds_index_elsewhere_still_leads_to_the_monthly_pages(publisher, tmp_path):
+    mhsds_site(publisher)
+    # the index saved verbatim under another path, its links absolute to where the pages are served
+    publisher.page(
+        "/mirror/mhsds.html",
+        mhsds_index_page(["performance-april-2026", "performance-march-2026"]).replace(
+            f'href="{MHSDS}', f'href="{publisher.root}{MHSDS}'
+        ),
+    )
+    results = pull_source("oap", tmp_path, index_url=publisher.root + "/mirror/mhsds.html", months=1, **FAST)
+    assert statuses(results) == [("MHSDS Data_OAPs_AprPerf_2026.zip", "downloaded")]
+
+
 def test_an_mhsds_index_without_monthly_pages_is_a_layout_error(publisher, tmp_path):
-    publisher.page(MHSDS, f'<html><a href="{MHSDS}/upcoming">Upcoming</a><a href="/search?q=mhsds">Search</a></html>')
+    publisher.page(
+        MHSDS,
+        f'<html><a href="{MHSDS}/upcoming">Upcoming</a><a href="/search?q=mhsds">Search</a>'
+        '<a href="/news/april-2026-update">News, April 2026</a></html>',
+    )
     [result] = pull_source("oap", tmp_path, index_url=publisher.root + MHSDS, **FAST)
     assert result.status == "failed"
     assert f"the page {publisher.root}{MHSDS} has no links to the monthly publication pages" in result.message
