@@ -26,7 +26,7 @@ from dagster import (
 from dagster._core.storage.tags import ASSET_PARTITION_RANGE_END_TAG, ASSET_PARTITION_RANGE_START_TAG
 
 from orchestration.pull import LABELS, pull_source
-from orchestration.resources import PublishersResource, WarehouseResource
+from orchestration.resources import BUNDLED_SAMPLES_DIR, PublishersResource, WarehouseResource
 from orchestration.sources.feeds import FEEDS, Feed
 
 #: A month is published this many months after it ends, at most (RTT: the second Thursday of the month after
@@ -99,7 +99,7 @@ def build_pull_asset(feed: Feed) -> AssetsDefinition:
     def published_files(
         context: AssetExecutionContext, warehouse: WarehouseResource, publishers: PublishersResource
     ) -> MaterializeResult:
-        if not warehouse.moves_rejected_files:
+        if warehouse.sources_path.resolve() == BUNDLED_SAMPLES_DIR.resolve():
             raise Failure(
                 description=(
                     f"COLLAB_SOURCES_DIR is the bundled samples ({warehouse.sources_path}): a pull would write the "
