@@ -27,6 +27,7 @@ from dagster._core.definitions.asset_checks.asset_checks_definition import Asset
 from orchestration import audit, raw
 from orchestration.resources import WarehouseResource
 from orchestration.sources.feeds import FEEDS, Feed
+from orchestration.sources.pulls import pull_asset_key
 
 #: DuckDB's memory while files are loaded: appending a month needs little, and the files being read and checked
 #: take the rest; with dbt's 2 GB, DuckDB cached every block a 60-month backfill wrote and the ingest's peak grew
@@ -49,6 +50,8 @@ def build_feed_asset(feed: Feed) -> tuple[AssetsDefinition, AssetChecksDefinitio
     @asset(
         key=AssetKey(list(feed.asset_key)),
         name=None,
+        # a feed with a publisher reads what its pull asset downloaded into the landing folder
+        deps=[pull_asset_key(feed)] if feed.pull_source else [],
         partitions_def=monthly_partitions,
         backfill_policy=BackfillPolicy.single_run(),
         group_name=feed.name,
