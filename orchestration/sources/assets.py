@@ -34,9 +34,10 @@ from orchestration.sources.pulls import pull_asset_key
 #: past 3.8 GB (SPEC §12). ``COLLAB_INGEST_MEMORY_LIMIT`` overrides it.
 INGEST_MEMORY_LIMIT = os.environ.get("COLLAB_INGEST_MEMORY_LIMIT", "1GB")
 
-#: One partition per month of published data. NHS England's RTT full extracts go back to 2010 in this layout
-#: family; the other feeds start later and simply have no file for the early months.
-monthly_partitions = MonthlyPartitionsDefinition(start_date="2010-04-01", end_offset=0)
+#: One partition per month of published data, from :data:`orchestration.raw.FIRST_MONTH` (April 2010, where NHS
+#: England's RTT full extracts start in this layout family); the other feeds start later and simply have no file
+#: for the early months.
+monthly_partitions = MonthlyPartitionsDefinition(start_date=raw.FIRST_MONTH.isoformat(), end_offset=0)
 
 
 def _window(context: AssetExecutionContext):
