@@ -12,14 +12,13 @@ from datetime import date
 from pathlib import Path
 
 import duckdb
-import pandas as pd
 from dagster import DagsterInstance
 from dagster._core.storage.tags import ASSET_PARTITION_RANGE_END_TAG, ASSET_PARTITION_RANGE_START_TAG
 
 from orchestration import audit
 from orchestration.definitions import build_definitions
 from orchestration.resources import WarehouseResource
-from orchestration.sources import los, oap
+from orchestration.sources import los
 from orchestration.sources.feeds import FEEDS
 
 #: The CLI prints its own summary; Dagster's console logger says only what went wrong.
@@ -44,10 +43,11 @@ class RunSummary:
     row_problems: dict[str, dict[str, int]] = field(default_factory=dict)
     #: the flagged rows of the files this run loaded: source, source_file, source_row, source_column, rule, message
     flagged_rows: list[dict] = field(default_factory=list)
-    #: rows of published aggregates loaded as published with a file-contract warning, by feed and rule
-    row_warnings: dict[str, dict[str, int]] = field(default_factory=dict)
-    #: those rows of the files this run loaded, named like ``flagged_rows``
-    warned_rows: list[dict] = field(default_factory=list)
+    #: the row-level warnings (severity ``warn``) of the files this run loaded: source, source_file, source_row,
+    #: source_column, rule, message, row_count (README "Severity policy")
+    warnings: list[dict] = field(default_factory=list)
+    #: files quarantined by an earlier run and still in the sources folder, not read again (file, message)
+    known_rejected: list[dict] = field(default_factory=list)
     #: what each failed check found (``asset:check`` → sentences), e.g. a mart's failed GX expectations
     check_problems: dict[str, list[str]] = field(default_factory=dict)
     #: the run's GX Data Docs (index.html), when the mart checks built them
@@ -92,31 +92,45 @@ def _data_docs(result) -> Path | None:
 
 
 def reconcile_with_ods(folder: Path) -> list[str]:
-    """Compare the reference seeds with the ODS files in ``folder`` (etr, succ), when there are any.
+    """Compare the reference seeds with the ODS files in ``folder`` (etr, ect, succ), when there are any.
 
-    Discrepancies are reported for the programme office to fix in seeds/reference; they do not stop a run.
+    Discrepancies are reported for the programme office to fix in seeds/reference; they do not stop a run. A
+    malformed ODS file is reported the same way, naming its file, line and field.
     """
     from orchestration.raw import ContractError
     from orchestration.sources import ods
 
-    etr = (
-        next((p for p in sorted(folder.glob("etr.*")) if p.suffix in (".csv", ".zip")), None)
-        if folder.is_dir()
-        else None
-    )
-    if etr is None:
-        return []
-    succ = next((p for p in sorted(folder.glob("succ.*")) if p.suffix in (".csv", ".zip")), None)
     try:
-        organisations = ods.read_etr(etr)
-        successions = (
-            ods.read_successions(succ)
-            if succ
-            else pd.DataFrame({field.column: pd.Series(dtype=object) for field in ods.SUCC_FIELDS})
-        )
+        found = ods.read_ods_folder(folder)
     except ContractError as error:
-        return [f"{etr.name}: {violation}" for violation in error.violations] or [str(error)]
-    return ods.reconcile_reference(organisations, successions)
+        return [str(violation) for violation in error.violations] or [str(error)]
+    if found is None:
+        return []
+    return ods.reconcile_reference(found.organisations, found.successions)
+
+
+def _still_quarantined(con: duckdb.DuckDBPyConnection, sources_dir: Path, rejected_now: list[dict]) -> list[dict]:
+    """Files an earlier run quarantined that are still, unchanged, in the sources folder (copied, not moved,
+    because the folder is not the warehouse's): they are not read again, but the user should hear of them."""
+    from orchestration.raw import ensure_quarantine_register, file_sha256
+
+    ensure_quarantine_register(con)
+    now = {row["quarantined_to"] for row in rejected_now}
+    rows = con.execute(
+        """select source, source_file, original_path, sha256, max(quarantined_to), max(quarantined_at)
+           from audit.quarantined_files where not moved
+           group by source, source_file, original_path, sha256 order by source, source_file"""
+    ).fetchall()
+    found = []
+    for source, source_file, original, sha256, target, at in rows:
+        path = Path(original)
+        if target in now or not path.is_file() or not path.resolve().is_relative_to(sources_dir.resolve()):
+            continue
+        if file_sha256(path) == sha256:
+            found.append(
+                {"source": source, "source_file": source_file, "original": original, "quarantined_to": target, "at": at}
+            )
+    return found
 
 
 def run_pipeline(
@@ -174,15 +188,13 @@ def run_pipeline(
         con = duckdb.connect(str(warehouse.build_db_path))
         try:
             summary.rejected_files = audit.rejections_for_run(con, ingest.run_id)
+            summary.warnings = audit.row_flags_for_run(con, ingest.run_id)
+            summary.known_rejected = _still_quarantined(con, warehouse.sources_path, summary.rejected_files)
             for source in ("los_mh", "los_acute"):
                 counts = los.row_problem_counts(con, source)
                 if counts:
                     summary.row_problems[source] = counts
                 summary.flagged_rows += los.flagged_rows(con, source, run_id=ingest.run_id)
-            warnings = oap.row_flag_counts(con)
-            if warnings:
-                summary.row_warnings["oap"] = warnings
-            summary.warned_rows += oap.flagged_rows(con, run_id=ingest.run_id)
         finally:
             con.close()
         if not ingest.success:

@@ -131,9 +131,10 @@ class Expected:
 class BadInput:
     """One corpus file: what is wrong with it, where it was written, and what the run must do with it.
 
-    ``outcome`` is ``rejected`` (quarantined, nothing loaded) or ``flagged`` (loaded; the bad row is flagged and
-    left out of the measures). ``rules`` is every rule the file breaks (a duplicated detail row, say, also makes
-    its C_999 total disagree); ``expected`` is the violation that names the defect itself.
+    ``outcome`` is ``rejected`` (an error rule: quarantined, nothing loaded), ``flagged`` (loaded; the bad row is
+    flagged and left out of the measures) or ``warned`` (a warning rule: the genuine publication loads as published
+    and the row is flagged on the figures it touches). ``rules`` is every rule the file breaks (a duplicated detail
+    row, say, also makes its C_999 total disagree); ``expected`` is the violation that names the defect itself.
     """
 
     name: str
@@ -285,7 +286,7 @@ def rtt_duplicate(samples: Path, sources: Path) -> BadInput:
     return _bad("rtt: duplicate key rows", "rtt", month, "a row delivered twice", "rejected", expected, path)
 
 
-@case("rtt: Part_2A greater than Part_2")
+@case("rtt: Part_2A greater than Part_2", outcome="warned")
 def rtt_part_2a(samples: Path, sources: Path) -> BadInput:
     month = date(2023, 7, 1)
     table = read_table(sample_path(samples, "rtt", month))
@@ -313,11 +314,18 @@ def rtt_part_2a(samples: Path, sources: Path) -> BadInput:
         f"Part_2A Total All {row[total]} exceeds Part_2 Total All {part_2[total]}",
     )
     return _bad(
-        "rtt: Part_2A greater than Part_2", "rtt", month, "DTA subset above the list", "rejected", expected, path
+        "rtt: Part_2A greater than Part_2",
+        "rtt",
+        month,
+        "DTA subset above the list",
+        "warned",
+        expected,
+        path,
+        org_code=row[table.column("Provider Org Code")],
     )
 
 
-@case("rtt: C_999 disagrees with the detail")
+@case("rtt: C_999 disagrees with the detail", outcome="warned")
 def rtt_c999(samples: Path, sources: Path) -> BadInput:
     month = date(2023, 8, 1)
     table = read_table(sample_path(samples, "rtt", month))
@@ -329,7 +337,14 @@ def rtt_c999(samples: Path, sources: Path) -> BadInput:
     path = write_bytes(sources / "rtt", table.name, table.to_bytes())
     expected = Expected("c999_equals_detail", table.line_of(index), "Gt 02 To 03 Weeks SUM 1", "add up to")
     return _bad(
-        "rtt: C_999 disagrees with the detail", "rtt", month, "total 3 above detail", "rejected", expected, path
+        "rtt: C_999 disagrees with the detail",
+        "rtt",
+        month,
+        "total 3 above detail",
+        "warned",
+        expected,
+        path,
+        org_code=row[table.column("Provider Org Code")],
     )
 
 
@@ -479,7 +494,7 @@ def oap_unrounded(samples: Path, sources: Path) -> BadInput:
 
 @case("oap: unknown measure id", outcome="warned")
 def oap_unknown_measure(samples: Path, sources: Path) -> BadInput:
-    month = date(2024, 4, 1)  # a month other good files bring anyway
+    month = date(2024, 4, 1)
     table = read_table(sample_path(samples, "oap", month))
     index = table.find(BREAKDOWN="Sending Provider", MEASURE_ID="OAP03")
     table.rows[index][table.column("MEASURE_ID")] = "OAP99"
@@ -499,7 +514,9 @@ def oap_malformed_sender(samples: Path, sources: Path) -> BadInput:
         if row[breakdown] == "Sending Provider" and row[level] == victim:
             row[level] = "R-XG"
     path = _oap_write(sources, table)
-    expected = Expected("org_code_format", table.line_of(first), "PRIMARY_LEVEL", "'R-XG' in a Sending Provider row")
+    expected = Expected(
+        "org_code_format", table.line_of(first), "PRIMARY_LEVEL", "'R-XG' is neither an organisation code"
+    )
     return _bad(
         "oap: provider code that is not an ODS code", "oap", month, "R-XG", "warned", expected, path, org_code=victim
     )

@@ -25,7 +25,7 @@ from orchestration.sources import oap
 from orchestration.sources.oap_layout import MEASURE_NAMES, PublicationName, parse_file_name
 
 JUNE, JULY = date(2024, 6, 1), date(2024, 7, 1)
-REAL_4WW = Path(__file__).parent / "fixtures" / "real" / "MHSDS Data_4WW_AprPerf_2024_v2.zip"
+REAL_4WW = Path(__file__).parent / "fixtures" / "real" / "mhsds" / "MHSDS Data_4WW_AprPerf_2024_v2.zip"
 
 
 @cache
@@ -103,6 +103,16 @@ def test_publisher_file_names_are_parsed():
     assert parse_file_name("/tmp/x/MHSDS%20Data_OAPs_DecPerf_2023.zip").month == date(2023, 12, 1)
     real = parse_file_name(REAL_4WW)
     assert (real.family, real.month, real.status, real.version) == ("4WW", date(2024, 4, 1), "Performance", 2)
+    # variants the publication pages link (orchestration/pull.py lands files under their published names)
+    for name, month, status, version in [
+        ("MHSDS Data_OAPs_AprFinal__2025.zip", date(2025, 4, 1), "Final", 1),
+        ("MHSDS Data_OAPs_JunPrf_2024 v3.csv", date(2024, 6, 1), "Performance", 3),
+        ("MHSDS Data_OAPs_SeptPerf_2025.zip", date(2025, 9, 1), "Performance", 1),
+        ("MHSDS Monthly Performance July 2025 Out of Area Placements.zip", date(2025, 7, 1), "Performance", 1),
+    ]:
+        found = parse_file_name(name)
+        assert (found.family, found.month, found.status, found.version) == ("OAPs", month, status, version), name
+    assert parse_file_name("MHSDS OAPs_Time_Series_Apr_2023_Apr_2026_Perf.zip") is None  # another product
     # the names our first samples invented, and the publisher's unsuppressed internal extract, are not publications
     assert parse_file_name("MHSDS_OAPs_2024-06_Final.csv") is None
     assert parse_file_name("MHSDS Data_OAPs_AprPerf_2026_RAW.csv") is None
@@ -841,11 +851,13 @@ def test_hand_worked_collaborative_counts_its_trusts_never_unknown(hand_worked):
 
 def test_hand_worked_flagged_sender_is_named_and_counted(hand_worked):
     con, summary = hand_worked
-    assert summary.row_warnings == {"oap": {"org_code_format": 8}}
-    [first, *_] = summary.warned_rows
-    assert (first["rule"], first["source_row"], first["source_column"]) == ("org_code_format", 58, "PRIMARY_LEVEL")
+    warnings = [w for w in summary.warnings if w["source"] == "oap"]
+    assert {w["rule"] for w in warnings} == {"org_code_format"}
+    assert [w["source_row"] for w in warnings] == list(range(58, 66))  # r-v5's eight rows, every one recorded
+    first = warnings[0]
+    assert first["source_column"] == "PRIMARY_LEVEL"
     assert first["source_file"] == "MHSDS Data_OAPs_MayPerf_2024.zip/MHSDS Data_OAPs_MayPerf_2024.csv"
-    assert "'r-v5'" in first["message"]
+    assert first["message"].startswith("'r-v5' is neither an organisation code")
     assert con.execute(
         "select period_month, observed_value from fct_data_quality where check_name = 'row_flagged:org_code_format'"
     ).fetchall() == [(date(2024, 5, 1), 8.0)]

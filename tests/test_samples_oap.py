@@ -28,7 +28,7 @@ from orchestration.samples.common import (
 from orchestration.sources import oap
 from orchestration.sources.oap_layout import IMD_DECILES, MEASURE_NAMES, parse_file_name
 
-REAL_4WW = Path(__file__).parent / "fixtures" / "real" / "MHSDS Data_4WW_AprPerf_2024_v2.zip"
+REAL_4WW = Path(__file__).parent / "fixtures" / "real" / "mhsds" / "MHSDS Data_4WW_AprPerf_2024_v2.zip"
 MONTHS = list(month_range(DEFAULT_FIRST_MONTH, DEFAULT_LAST_MONTH))
 PUBLICATIONS = samples.publications(DEFAULT_FIRST_MONTH, DEFAULT_LAST_MONTH)
 #: The publication each month's figures come from once every file is loaded (the last one in loading order).

@@ -56,6 +56,7 @@ from orchestration.samples.common import (
     seasonal_backlog,
     stable_hash,
     sub_icb_name,
+    sub_icb_parent,
     write_csv_file,
     write_zip,
 )
@@ -402,12 +403,13 @@ def _up_down(rng: np.random.Generator, counts: np.ndarray, removable: np.ndarray
 # --------------------------------------------------------------------------------------------------------------
 
 
-def _commissioner_ids(code: str, reference_dir: Path) -> tuple[str, str, str, str]:
-    """(parent code, parent name, org code, org name) of a commissioner row."""
+def _commissioner_ids(code: str, month: date, reference_dir: Path) -> tuple[str, str, str, str]:
+    """(parent code, parent name, org code, org name) of a commissioner row in ``month``: from April 2026 the
+    parent is the merged ICB that took the location over."""
     if code == NON_ENGLISH_COMMISSIONER:
         return (NON_ENGLISH_COMMISSIONER, NON_ENGLISH_COMMISSIONER_NAME, code, NON_ENGLISH_COMMISSIONER_NAME)
-    parent = icb(SUB_ICB_PARENT[code], reference_dir)
-    return parent.code, parent.name.upper(), code, sub_icb_name(code, reference_dir)
+    parent = icb(sub_icb_parent(code, month, reference_dir), reference_dir)
+    return parent.code, parent.name.upper(), code, sub_icb_name(code, month, reference_dir)
 
 
 def _provider_month(
@@ -510,7 +512,7 @@ def _provider_month(
         org.code,
         org.name.upper(),
     )
-    commissioner_ids = [_commissioner_ids(c, reference_dir) for c in commissioners]
+    commissioner_ids = [_commissioner_ids(c, month, reference_dir) for c in commissioners]
     order = sorted(
         range(len(commissioners)), key=lambda i: (commissioners[i] == NON_ENGLISH_COMMISSIONER, commissioner_ids[i])
     )

@@ -27,15 +27,17 @@ from dagster._core.definitions.asset_checks.asset_checks_definition import Asset
 from orchestration import audit, raw
 from orchestration.resources import WarehouseResource
 from orchestration.sources.feeds import FEEDS, Feed
+from orchestration.sources.pulls import pull_asset_key
 
 #: DuckDB's memory while files are loaded: appending a month needs little, and the files being read and checked
 #: take the rest; with dbt's 2 GB, DuckDB cached every block a 60-month backfill wrote and the ingest's peak grew
 #: past 3.8 GB (SPEC §12). ``COLLAB_INGEST_MEMORY_LIMIT`` overrides it.
 INGEST_MEMORY_LIMIT = os.environ.get("COLLAB_INGEST_MEMORY_LIMIT", "1GB")
 
-#: One partition per month of published data. NHS England's RTT full extracts go back to 2010 in this layout
-#: family; the other feeds start later and simply have no file for the early months.
-monthly_partitions = MonthlyPartitionsDefinition(start_date="2010-04-01", end_offset=0)
+#: One partition per month of published data, from :data:`orchestration.raw.FIRST_MONTH` (April 2010, where NHS
+#: England's RTT full extracts start in this layout family); the other feeds start later and simply have no file
+#: for the early months.
+monthly_partitions = MonthlyPartitionsDefinition(start_date=raw.FIRST_MONTH.isoformat(), end_offset=0)
 
 
 def _window(context: AssetExecutionContext):
@@ -49,6 +51,8 @@ def build_feed_asset(feed: Feed) -> tuple[AssetsDefinition, AssetChecksDefinitio
     @asset(
         key=AssetKey(list(feed.asset_key)),
         name=None,
+        # a feed with a publisher reads what its pull asset downloaded into the landing folder
+        deps=[pull_asset_key(feed)] if feed.pull_source else [],
         partitions_def=monthly_partitions,
         backfill_policy=BackfillPolicy.single_run(),
         group_name=feed.name,
@@ -76,6 +80,23 @@ def build_feed_asset(feed: Feed) -> tuple[AssetsDefinition, AssetChecksDefinitio
                 else []
             )
             for result in results:
+                if result.action in ("loaded", "replaced") and result.violations:
+                    # a genuine publication with row-level warnings: every flagged row is recorded
+                    audit.record_row_flags(
+                        con,
+                        run_id=context.run_id,
+                        source=feed.name,
+                        source_file=result.file,
+                        period_month=result.period_month,
+                        sha256=result.sha256,
+                        violations=raw.warnings_of(result.violations),
+                    )
+                    warned = raw.warnings_of(result.violations)
+                    rules = sorted({violation.rule for violation in warned})
+                    context.log.warning(
+                        f"{feed.title}: {result.file}: {sum(v.count for v in warned)} row(s) flagged "
+                        f"({', '.join(rules)}); loaded"
+                    )
                 if result.action in ("loaded", "replaced"):
                     # the file passed its contract before it was loaded: the check need not validate it again
                     audit.record_contract_pass(
@@ -85,6 +106,9 @@ def build_feed_asset(feed: Feed) -> tuple[AssetsDefinition, AssetChecksDefinitio
                         period_month=result.period_month,
                         sha256=result.sha256,
                     )
+                if result.action == "known_rejected":
+                    context.log.warning(f"{feed.title}: {result.file}: {result.message}")
+                    continue
                 if result.action != "rejected":
                     said = f"{feed.title}: {result.file}: {result.action} ({result.rows} rows)"
                     if result.action == "superseded" and result.message.startswith("not loaded:"):
@@ -140,7 +164,10 @@ def build_feed_asset(feed: Feed) -> tuple[AssetsDefinition, AssetChecksDefinitio
             outcomes = feed.check_loaded_months(con, run_id=context.op_execution_context.run_id)
         finally:
             con.close()
-        failed = {str(month): violations for month, violations in outcomes.items() if violations}
+        # only errors fail the check: a warning is a flagged row of a genuine publication, loaded on purpose
+        failed = {
+            str(month): raw.errors_of(violations) for month, violations in outcomes.items() if raw.errors_of(violations)
+        }
         return AssetCheckResult(
             passed=not failed,
             severity=AssetCheckSeverity.ERROR,

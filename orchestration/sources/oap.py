@@ -11,8 +11,9 @@ Two severities (SPEC §8), from the suite: a **critical** rule (``error``) means
 be (not this layout, periods or counts that do not parse, the name contradicting the rows, a month restated
 without a re-publication marker …): the file is quarantined. A **warning** (``warn``) is a row-level
 inconsistency inside a genuine publication (a sender code no ODS code looks like, a measure name worded
-differently, a repeated row …): the file loads and each such row carries the rule in ``row_flags``; the run names
-them (file, row, column, rule, value) and ``fct_data_quality`` counts them.
+differently, a repeated row …): the file loads and each such row carries the rule in ``raw_oap.row_flags``; the
+violations go to ``audit.row_flags`` like every feed's, the run names them (file, row, column, rule, value) and
+``fct_data_quality`` counts them.
 
 A file holds one month and one STATUS (every row's REPORTING_PERIOD_END is that month's last day); month, rolling
 quarter and rolling 12-month rows are told apart only by REPORTING_PERIOD_START and the raw layer derives
@@ -210,15 +211,8 @@ def warning_checks() -> dict[str, str]:
     }
 
 
-#: Whether :class:`~orchestration.raw.ContractViolation` carries a severity yet (the project-wide engine): then a
-#: warning is returned with the file's violations and the gate loads a file whose violations are all warnings.
-_VIOLATIONS_HAVE_SEVERITY = "severity" in {f.name for f in dataclasses.fields(ContractViolation)}
-
-
 def _with_severity(violation: ContractViolation, severity: str) -> ContractViolation:
-    if not _VIOLATIONS_HAVE_SEVERITY or getattr(violation, "severity", None) == severity:
-        return violation
-    return dataclasses.replace(violation, severity=severity)
+    return violation if violation.severity == severity else dataclasses.replace(violation, severity=severity)
 
 
 # --------------------------------------------------------------------------------------------------------------
@@ -551,7 +545,7 @@ def contract_report(oap_file: OapFile, frame: pd.DataFrame, *, today: date | Non
     severities = rule_severities()
     found: dict[str, list[ContractViolation]] = {"error": [], "warn": []}
     for severity in found:
-        chosen = [failure for failure in failures if severities.get(failure.rule, "error") == severity]
+        chosen = [failure for failure in failures if severities.get(failure.rule, failure.severity) == severity]
         found[severity] = to_violations(
             oap_file.source_file,
             chosen,
@@ -578,13 +572,10 @@ def contract_report(oap_file: OapFile, frame: pd.DataFrame, *, today: date | Non
 
 
 def check_oap_contract(oap_file: OapFile, frame: pd.DataFrame, *, today: date | None = None) -> list[ContractViolation]:
-    """The file's violations that stop it loading (critical rules): ``[]`` means it may be loaded.
-
-    Warnings are loaded and flagged (``raw_oap.row_flags``) instead; once :class:`ContractViolation` carries a
-    severity they are returned here too, marked ``warn``, and the gate loads a file whose violations are all
-    warnings."""
+    """The file's violations, each with its severity: an ``error`` stops it loading; ``warn`` ones are loaded, the
+    rows flagged (``raw_oap.row_flags`` and ``audit.row_flags``). No error means the file may be loaded."""
     report = contract_report(oap_file, frame, today=today)
-    return report.errors + (report.warnings if _VIOLATIONS_HAVE_SEVERITY else [])
+    return report.errors + report.warnings
 
 
 def _missing_violation(
@@ -1062,7 +1053,7 @@ def ingest_oap_folder(
 
 
 # --------------------------------------------------------------------------------------------------------------
-# Flagged rows (warnings), for the run's summary
+# Flagged rows (warnings)
 
 
 def row_flag_counts(con: duckdb.DuckDBPyConnection, *, period_month: date | None = None) -> dict[str, int]:
@@ -1079,76 +1070,6 @@ def row_flag_counts(con: duckdb.DuckDBPyConnection, *, period_month: date | None
         params,
     ).fetchall()
     return {rule: int(count) for rule, count in rows}
-
-
-def flagged_rows(con: duckdb.DuckDBPyConnection, *, run_id: str, limit: int = raw.MAX_ROWS_PER_RULE) -> list[dict]:
-    """The flagged rows of the OAP files ``run_id`` loaded, each named by file, line, column, rule and value (at
-    most ``limit`` per file and rule; :func:`row_flag_counts` counts them all)."""
-    from orchestration.audit import ensure_audit_schema
-
-    ensure_raw_tables(con)
-    ensure_audit_schema(con)
-    rows = con.execute(
-        f"""
-        with loaded as (
-            select l.period_month, l.source_file
-            from {SCHEMA}.file_loads l
-            join audit.contract_checks c
-                on c.source = ? and c.run_id = ? and c.period_month = l.period_month and c.sha256 = l.sha256
-            where l.is_current
-        ),
-        flags as (
-            select r.*, unnest(string_split(r.row_flags, ',')) as flag
-            from {SCHEMA}.{TABLE} r
-            join loaded using (period_month, source_file)
-            where r.row_flags is not null
-        ),
-        numbered as (
-            select *, row_number() over (partition by source_file, flag order by source_row) as nth from flags
-        )
-        select source_file, source_row, flag, breakdown, primary_level, secondary_level, measure_id, measure_name,
-               measure_value_published
-        from numbered where nth <= ? order by source_file, source_row, flag
-        """,
-        [SOURCE, run_id, limit],
-    ).fetchall()
-    found = []
-    for source_file, line, rule, breakdown, primary, secondary, measure, name, value in rows:
-        column, message = {
-            "org_code_format": (
-                "PRIMARY_LEVEL",
-                f"'{primary}' in a {breakdown} row is neither an organisation code nor UNKNOWN; attributed to no trust",
-            ),
-            "known_measure_id": ("MEASURE_ID", f"'{measure}' is not a known measure id; not used"),
-            "measure_name_matches_id": ("MEASURE_NAME", f"'{name}' is not the publisher's name of {measure}"),
-            "known_breakdown": ("BREAKDOWN", f"'{breakdown}' is not a breakdown of this publication; not used"),
-            "national_not_suppressed": ("MEASURE_VALUE", f"'*' in a {breakdown} row; kept as suppressed"),
-            "adult_acute_within_total": (
-                "MEASURE_VALUE",
-                f"{measure} {value} exceeds {measure.removesuffix('a')} for {breakdown} {primary}",
-            ),
-            "repeated_row": (
-                "MEASURE_VALUE",
-                f"repeats an earlier row ({breakdown} {primary} {measure}); counted once",
-            ),
-        }.get(rule, (None, rule))
-        if rule == "org_code_format":
-            column = str(malformed_code_column(pd.Series([breakdown]), pd.Series([primary]), pd.Series([secondary]))[0])
-            code = secondary if column == "SECONDARY_LEVEL" else primary
-            message = (
-                f"'{code}' in a {breakdown} row is neither an organisation code nor UNKNOWN; attributed to no trust"
-            )
-        found.append(
-            {
-                "source": SOURCE,
-                "source_file": source_file,
-                "source_row": line,
-                "source_column": column,
-                "rule": rule,
-                "message": message + " (loaded and flagged)",
-            }
-        )
-    return found
 
 
 # --------------------------------------------------------------------------------------------------------------
@@ -1224,8 +1145,8 @@ def check_loaded_months(
                 SOURCE,
                 month,
                 oap_file.sha256,
-                not violations,
-                len(violations),
+                not raw.errors_of(violations),
+                len(raw.errors_of(violations)),
                 datetime.now(UTC).replace(tzinfo=None),
             ],
         )

@@ -9,7 +9,9 @@ was read off the publisher's own code (NHSDigital/mental-health-monthly-statisti
 * **Names** (``03_Extract/menh_bbrb_extract.sql``): ``MHSDS Data_OAPs_{Mon}{Perf|Prov|Final}_{YYYY}.csv``, where
   ``Mon`` and ``YYYY`` are the reporting month's (``%b`` and the calendar year of its first day) and the status
   token is the STATUS cut to four letters except ``Final`` (``Performance`` → ``Perf``, ``Provisional`` → ``Prov``,
-  ``Adhoc`` → ``Adho``). Published zipped; a re-publication carries ``_v2`` (``_v3`` …) or ``_Adhoc``.
+  ``Adhoc`` → ``Adho``). Published zipped; a re-publication carries ``_v2`` (``_v3`` …) or ``_Adhoc``. The
+  publication pages also link variants (``Prf``, ``Final__``, `` v3``, ``Sept``, the long form ``MHSDS Monthly
+  Performance July 2025 Out of Area Placements``), which :func:`parse_file_name` reads too.
 * **One file, one month, one status**: the extract selects ``REPORTING_PERIOD_END = rp_enddate AND STATUS =
   status``. The monthly job (``run_notebooks.py``) runs twice, ``Provisional`` for the newest month and then
   ``Performance`` for the month before, so they arrive together but as two files; ``Final`` is a custom run after
@@ -197,13 +199,54 @@ def period_type(start: date, end: date) -> str | None:
 # File names
 
 _MONTHS = ("Jan", "Feb", "Mar", "Apr", "May", "Jun", "Jul", "Aug", "Sep", "Oct", "Nov", "Dec")
-_NAME = re.compile(
-    r"^MHSDS(?: |_|\+|%20)Data_(?P<family>[A-Za-z0-9]+)_(?P<mon>" + "|".join(_MONTHS) + r")"
-    r"(?P<status>Perf|Prov|Final|Adhoc|Adho)_(?P<year>\d{4})"
-    r"(?P<markers>(?:_(?:v\d+|Adhoc))*)$",
-    re.IGNORECASE,
+_MONTH_NAMES = (
+    "January",
+    "February",
+    "March",
+    "April",
+    "May",
+    "June",
+    "July",
+    "August",
+    "September",
+    "October",
+    "November",
+    "December",
 )
-_TOKEN_STATUS = {"perf": "Performance", "prov": "Provisional", "final": "Final", "adho": "Adhoc", "adhoc": "Adhoc"}
+#: Month tokens as names carry them: ``Apr``, ``Sept``, ``April``; longest first, so ``June`` is not ``Jun`` + ``e``.
+_MONTH_OF = {
+    **{m.lower(): i + 1 for i, m in enumerate(_MONTHS)},
+    **{m.lower(): i + 1 for i, m in enumerate(_MONTH_NAMES)},
+    "sept": 9,
+}
+_MONTH_TOKEN = "|".join(sorted(_MONTH_OF, key=len, reverse=True))
+#: ``_v2``, `` v2``, ``-v2``, ``_Adhoc``: markers of a re-publication.
+_MARKERS = r"(?P<markers>(?:[ _-]?(?:v\d+|Adhoc))*)"
+#: The names the publisher uses (the extract's own, and variants its pages link: ``Prf``, ``Final__``, `` v3``,
+#: ``Sept``, the long ``MHSDS Monthly Performance July 2025 Out of Area Placements``; see orchestration/pull.py).
+_NAMES = (
+    re.compile(
+        r"^MHSDS(?: |_|\+|%20)Data_(?P<family>OAPs?|[A-Za-z0-9]+)_(?P<mon>" + _MONTH_TOKEN + r")"
+        r"(?P<status>Performance|Perf|Prf|Provisional|Prov|Final|Adhoc|Adho|P)_+(?P<year>\d{4})" + _MARKERS + "$",
+        re.IGNORECASE,
+    ),
+    re.compile(
+        r"^MHSDS Monthly:? (?P<status>Performance|Provisional|Final) (?P<mon>" + _MONTH_TOKEN + r") (?P<year>\d{4}) "
+        r"Out of Area Placements" + _MARKERS + "$",
+        re.IGNORECASE,
+    ),
+)
+_TOKEN_STATUS = {
+    "performance": "Performance",
+    "perf": "Performance",
+    "prf": "Performance",
+    "provisional": "Provisional",
+    "prov": "Provisional",
+    "p": "Provisional",
+    "final": "Final",
+    "adho": "Adhoc",
+    "adhoc": "Adhoc",
+}
 #: The measure family of the out-of-area placements file (``MHSDS Data_OAPs_…``).
 FAMILY = "OAPs"
 
@@ -242,17 +285,20 @@ def stem(name: str | Path) -> str:
 
 def parse_file_name(name: str | Path) -> PublicationName | None:
     """The :class:`PublicationName` of a publisher's file name, or ``None`` when the name is not of that form."""
-    match = _NAME.match(stem(name))
-    if not match:
+    for pattern in _NAMES:
+        match = pattern.match(stem(name))
+        if match:
+            break
+    else:
         return None
-    versions = [int(v) for v in re.findall(r"_v(\d+)", match["markers"], flags=re.IGNORECASE)]
-    month = date(int(match["year"]), [m.lower() for m in _MONTHS].index(match["mon"].lower()) + 1, 1)
+    family = match.groupdict().get("family") or FAMILY
+    versions = [int(v) for v in re.findall(r"v(\d+)", match["markers"], flags=re.IGNORECASE)]
     return PublicationName(
-        family=match["family"],
-        month=month,
+        family=FAMILY if family.lower() in ("oap", "oaps") else family,
+        month=date(int(match["year"]), _MONTH_OF[match["mon"].lower()], 1),
         status=_TOKEN_STATUS[match["status"].lower()],
         version=max(versions, default=1),
-        adhoc="_adhoc" in match["markers"].lower(),
+        adhoc="adhoc" in match["markers"].lower(),
     )
 
 

@@ -1,11 +1,9 @@
 {#-
     How far the data can be trusted, check by check (SPEC §8): every file-contract validation of a loaded
     partition, every rule a quarantined file broke, the rows of patient-level feeds that were loaded but
-    left out of the measures, and each mart's GX suite before publishing. One row per run, source, month and
-    check. Out-of-area placement rows that broke a file-contract warning are loaded as published and counted
-    too (row_flagged:<rule>). For the marts, the latest result of each (with the run that first found it): the
-    mart checks run after this model is built, so orchestration/quality.py writes a changed result into the built
-    table too.
+    left out of the measures, the rows that warning-severity rules flagged in files loaded all the same, and each mart's GX suite before publishing. One row per run, source, month and
+    check. For the marts, the latest result of each (with the run that first found it): the mart checks run
+    after this model is built, so orchestration/quality.py writes a changed result into the built table too.
 -#}
 with contract_checks as (
     select * from {{ ref('stg_audit__contract_checks') }}
@@ -23,16 +21,6 @@ latest_mart_checks as (
     select *
     from mart_checks
     qualify run_id = first_value(run_id) over (partition by mart order by checked_at desc)
-),
-
-oap_row_flags as (
-    select
-        'oap' as source,
-        period_month,
-        unnest(string_split(row_flags, ',')) as rule,
-        source_file
-    from {{ ref('stg_oap__monthly_statistics') }}
-    where row_flags is not null
 ),
 
 row_problems as (
@@ -95,9 +83,12 @@ row_flag_rows as (
         period_month,
         'row_flagged:' || rule as check_name,
         false as success,
-        cast(count(*) as double) as observed_value,
-        'rows loaded as published and flagged (a file-contract warning) in ' || min(source_file) as details
-    from oap_row_flags
+        cast(count(distinct source_row) + coalesce(sum(case when source_row is null then row_count end), 0) as double)
+            as observed_value,
+        'rows loaded and flagged (a warning: the publication is genuine, these rows disagree with its own rules) in '
+            || min(source_file)
+            || coalesce('; trusts touched: ' || string_agg(distinct org_code, ', ' order by org_code), '') as details
+    from {{ ref('int_quality__current_row_flags') }}
     group by source, period_month, rule
 ),
 
