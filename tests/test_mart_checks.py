@@ -159,6 +159,7 @@ WARNING_RULES = {
     "median_wait_plausible",
     "pct_within_18_weeks_plausible",
     "acute_los_plausible",
+    "adult_acute_within_all",  # OAP: the file contract loads a sender's OAP02a above its OAP02 as a warning
 }
 
 

@@ -535,7 +535,7 @@ def test_a_name_that_disagrees_with_the_rows_is_rejected(con, tmp_path):
     ]
     assert wrong_month.name in str(result.violations[0]) and "says July 2024" in result.violations[0].message
 
-    wrong_status = write(tmp_path / "b", frame_for(JUNE), name=oap.file_name(JUNE, "Provisional"))
+    wrong_status = write(tmp_path / "b", frame_for(JULY), name=oap.file_name(JULY, "Provisional"))
     [result] = ingest(con, tmp_path / "b", tmp_path)
     assert result.action == "rejected"
     assert [(v.rule, v.column) for v in result.violations] == [("name_matches_status", "STATUS")]
@@ -755,7 +755,7 @@ def hand_worked(tmp_path_factory):
                    "OAP04": "41", "OAP04a": "36"}  # fmt: skip
     write(
         folder,
-        _tiny(may, "Provisional", {**england_may, "OAP02": "900"}, {"RV5": {"OAP02": "100"}}),
+        _tiny(may, "Provisional", {**england_may, "OAP02": "900", "OAP02a": "800"}, {"RV5": {"OAP02": "100"}}),
         may,
         status="Provisional",
         zipped=True,

@@ -439,8 +439,20 @@ def _derived_checks(oap_file: OapFile, frame: pd.DataFrame) -> _Checked:
         repeated = keys.duplicated(keep="first").to_numpy(bool)
         checks["check_repeated_row"] = (repeated & (distinct_values <= 1).to_numpy(bool)).astype(np.float64)
 
-        # an adult acute count (OAPnna) above its total (OAPnn) for the same period and level
-        counts = keys[is_count].assign(_number=numbers[is_count], _star=star[is_count])
+        # an adult acute count (OAPnna) above its total (OAPnn) for the same period and level; a value that is
+        # itself wrong (not a number, negative, fractional, unrounded, contradicted) is reported by its own rule
+        invalid = sum(
+            checks[column]
+            for column in (
+                "check_value_unreadable",
+                "check_value_negative",
+                "check_count_not_whole",
+                "check_count_not_rounded",
+                "check_conflicting_duplicate",
+            )
+        ).astype(bool)
+        comparable = is_count & ~invalid
+        counts = keys[comparable].assign(_number=numbers[comparable], _star=star[comparable])
         counts["_base"] = counts["MEASURE_ID"].str.removesuffix("a")
         level = ["REPORTING_PERIOD_START", "REPORTING_PERIOD_END", "BREAKDOWN", "PRIMARY_LEVEL", "SECONDARY_LEVEL"]
         totals = counts[~counts["MEASURE_ID"].str.endswith("a")][[*level, "_base", "_number", "_star"]]
