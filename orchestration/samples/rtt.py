@@ -579,7 +579,9 @@ def _month_table(
         ids += provider_ids
         blocks.append(values)
     values = np.vstack(blocks) if blocks else np.zeros((0, layout_for(month) + 3), dtype=np.int64)
-    return header, ids, values
+    # NHS England publishes a row only where Total All is above 0 (no row in the April 2026 extract is all zeros)
+    published = np.flatnonzero(values[:, -1] > 0)
+    return header, [ids[i] for i in published], values[published]
 
 
 def generate_rtt_month(
@@ -672,9 +674,6 @@ def rtt_month_csv(
         extra_providers=extra_providers,
         reference_dir=reference_dir,
     )
-    published = np.flatnonzero(values[:, -1] > 0) if len(values) else np.zeros(0, dtype=np.int64)
-    ids = [ids[i] for i in published]
-    values = values[published]
     cells = _cell_text(values, _blank_cells(ids, values.shape[1]))
     return csv_bytes(header, (row_ids + tuple(row) for row_ids, row in zip(ids, cells, strict=True)))
 
