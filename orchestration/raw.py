@@ -725,13 +725,15 @@ def remember_quarantine(
     )
 
 
-def quarantined_before(con: duckdb.DuckDBPyConnection, source: str, sha256: str) -> dict | None:
-    """The earlier quarantine of these bytes that left the original in place, if any (the latest)."""
+def quarantined_before(con: duckdb.DuckDBPyConnection, source: str, sha256: str, name: str) -> dict | None:
+    """The earlier quarantine of these bytes under this file name that left the original in place, if any (the
+    latest). The name counts: the same bytes renamed (a re-publication named ``-revised``, say) are read again."""
     ensure_quarantine_register(con)
     row = con.execute(
         """select source_file, period_month, quarantined_to, quarantined_at from audit.quarantined_files
-           where source = ? and sha256 = ? and not moved order by quarantined_at desc limit 1""",
-        [source, sha256],
+           where source = ? and sha256 = ? and not moved and regexp_extract(original_path, '[^/]*$') = ?
+           order by quarantined_at desc limit 1""",
+        [source, sha256, name],
     ).fetchone()
     if row is None:
         return None
@@ -780,7 +782,7 @@ def ingest_files(
                 index < len(pending)
                 and index not in prepared
                 and not loads_of(con, schema, sha := known_file_sha256(con, schema, pending[index]))
-                and quarantined_before(con, source, sha) is None
+                and quarantined_before(con, source, sha, Path(pending[index]).name) is None
             ):
                 prepared[index] = reader.submit(read_and_check, pending[index], read, check, window)
 
@@ -874,7 +876,7 @@ def ingest_file(
             action, record.source_file, record.period_month, record.row_count or 0, sha256, message=message
         )
 
-    earlier = quarantined_before(con, source, sha256)
+    earlier = quarantined_before(con, source, sha256, Path(path).name)
     if earlier is not None:
         return IngestResult(
             "known_rejected",

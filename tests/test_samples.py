@@ -16,7 +16,7 @@ from pathlib import Path
 import pytest
 
 from orchestration.samples import generate_samples
-from orchestration.samples.common import load_organisations
+from orchestration.samples.common import icb, load_organisations
 from orchestration.samples.rtt import generate_rtt_month, rtt_month_csv
 from orchestration.sources.rtt_layout import (
     BANDS_53,
@@ -111,11 +111,12 @@ class TestEveryFile:
         expected_case = period.upper() if month < date(2021, 4, 1) else f"RTT-{month:%B}-{month.year}"
         assert period == expected_case
 
-    def test_counts_are_blank_or_positive_integers(self, key, files):
+    def test_counts_are_blank_or_whole_numbers_and_every_row_has_patients(self, key, files):
         for row in files[key].rows:
             assert len(row) == len(files[key].header)
             for cell in row[N_IDS:]:
-                assert cell == "" or COUNT.match(cell), f"bad count {cell!r} in {row[:N_IDS]}"
+                assert cell in ("", "0") or COUNT.match(cell), f"bad count {cell!r} in {row[:N_IDS]}"
+            assert COUNT.match(row[-1]), f"a published row has Total All above 0: {row[:N_IDS]}"
 
     def test_total_rows_equal_the_sum_of_the_detail_rows(self, key, files):
         f = files[key]
@@ -177,11 +178,13 @@ class TestEveryFile:
         for row in f.rows:
             ids = f.ids(row)
             org = organisations[ids["Provider Org Code"]]
-            assert ids["Provider Parent Org Code"] == org.region_code
-            assert ids["Provider Parent Name"].startswith("NHS ENGLAND ") and ids["Provider Parent Name"].isupper()
+            # as in the real files: the provider's parent is its ICB in that month, in capitals
+            parent = icb(ids["Provider Parent Org Code"])
+            assert ids["Provider Parent Name"] == parent.name.upper() and parent.region_code == org.region_code
             assert ids["Provider Org Name"] == org.name.upper()
-            if ids["Commissioner Org Code"] == "NONC":
-                assert ids["Commissioner Parent Org Code"] == "NONC"
+            if ids["Commissioner Org Code"] == "NONC":  # NHS England writes no parent and no names for NONC
+                assert (ids["Commissioner Parent Org Code"], ids["Commissioner Parent Name"]) == ("", "")
+                assert ids["Commissioner Org Name"] == ""
             else:
                 assert re.fullmatch(r"[A-Z0-9]{3}|[A-Z0-9]{5}", ids["Commissioner Parent Org Code"])
                 assert ids["Commissioner Org Name"].endswith(" - " + ids["Commissioner Org Code"])
@@ -214,10 +217,21 @@ def test_long_waits_are_in_the_open_band_of_each_layout(files):
     assert sum(new.counts(r)[104] for r in new.rows if r[11] == "C_999" and r[9] == "Part_2") > 0
 
 
-def test_zero_counts_are_written_blank(files):
-    raw = files[(date(2022, 4, 1), False)].raw.decode()
-    assert ",," in raw
-    assert not re.search(r",0(,|\r\n)", raw)
+def test_zeros_are_written_as_nhs_england_writes_them(files):
+    """The April 2026 extract writes most zeros as 0, leaves Part_3's bands and the Total and unknown clock starts
+    of Part_2 and Part_2A blank, and has providers that leave every zero blank."""
+    f = files[(date(2022, 4, 1), False)]
+    raw = f.raw.decode()
+    assert re.search(r",0,", raw) and ",," in raw
+    for row in f.rows:
+        part, counts = row[9], row[N_IDS:]
+        if part == "Part_3":
+            assert all(cell == "" for cell in counts[:-1])
+        if part in ("Part_2", "Part_2A"):
+            assert counts[-3:-1] == ["", ""]
+    zeros_blank = {row[3] for row in f.rows if row[9] == "Part_1A" and "0" not in row[N_IDS:]}
+    zeros_written = {row[3] for row in f.rows if row[9] == "Part_1A" and "0" in row[N_IDS:]}
+    assert zeros_written and zeros_blank - zeros_written
 
 
 def test_merged_trust_disappears_and_its_successor_carries_its_volume(files):

@@ -524,6 +524,43 @@ where rtt.treatment_function_code = 'ALL'""",
         audiences=(ICB_ANALYST, EVALUATOR),
         rls="member_trusts",
     ),
+    Dataset(
+        name="icb_rtt_geography",
+        description="The RTT waiting list of England, each NHS England region and each ICB as NHS England publishes "
+        "them, on today's ICBs over all history (comparable across the April 2026 mergers): by provider (the trusts "
+        "in the ICB, non-English commissioners included) and by commissioner (the ICB's own population); England "
+        "leaves out non-English commissioners, as NHS England does. One row per month, geography and basis.",
+        sql="""select
+    geography.period_month,
+    geography.geography_level,
+    geography.geography_code,
+    geography.geography_name as icb,
+    case geography.attribution_basis
+        when 'provider' then 'Trusts in the ICB'
+        else 'The ICB''s population'
+    end as basis,
+    geography.incomplete_pathways as waiting_list,
+    geography.within_18_weeks,
+    geography.pct_within_18_weeks,
+    geography.over_52_weeks,
+    geography.non_english_commissioner_pathways
+from main.fct_rtt_geography_month as geography
+where geography.icb_basis = 'as_is'""",
+        columns=(
+            PERIOD,
+            _col("geography_level", "VARCHAR", "Level", "england, region, icb or unassigned."),
+            _col("geography_code", "VARCHAR", "Code", "ICB, region or England code."),
+            _col("icb", "VARCHAR", "ICB", "Integrated care board, region or England, as published."),
+            _col("basis", "VARCHAR", "Basis", "Trusts in the ICB (by provider) or the ICB's population."),
+            _col("waiting_list", "BIGINT", "Waiting list", "Incomplete RTT pathways at month end."),
+            _col("within_18_weeks", "BIGINT", "Waiting 18 weeks or less"),
+            _col("pct_within_18_weeks", "DOUBLE", "% within 18 weeks"),
+            _col("over_52_weeks", "BIGINT", "Waiting more than 52 weeks"),
+            _col("non_english_commissioner_pathways", "BIGINT", "Of which non-English commissioners"),
+        ),
+        audiences=(ICB_ANALYST, EVALUATOR),
+        rls=None,
+    ),
     # --- Evaluation -----------------------------------------------------------------------------------------------
     Dataset(
         name="eval_estimates",
@@ -1177,6 +1214,25 @@ CHARTS: tuple[Chart, ...] = (
             y_axis_format=NUMBER,
         ),
     ),
+    Chart(
+        key="outcome_icb_published",
+        title="Waiting list by ICB as NHS England publishes it (today's ICBs, trusts in the ICB)",
+        description="Every trust's pathways under the ICB it sits in today, over all history, so a trend runs "
+        "straight through the April 2026 ICB mergers. Read from fct_rtt_geography_month, which also holds the "
+        "ICB's own population (by commissioner), the ICBs as they were, regions and England.",
+        dataset="icb_rtt_geography",
+        spec=c.timeseries(
+            "echarts_timeseries_line",
+            metrics=[M("SUM(waiting_list)", "Patients waiting")],
+            groupby=["icb"],
+            filters=[
+                c.period(),
+                c.where("geography_level", "==", "icb"),
+                c.where("basis", "==", "Trusts in the ICB"),
+            ],
+            y_axis_format=NUMBER,
+        ),
+    ),
     # --- Evaluation ----------------------------------------------------------------------------------------------
     Chart(
         key="evaluation_estimates",
@@ -1486,6 +1542,7 @@ DASHBOARDS: tuple[Dashboard, ...] = (
             (("outcome_length_of_stay", 6), ("outcome_icb_waiting_list", 6)),
             (("outcome_member_funnel", 6), ("outcome_funnel_outliers", 6)),
             (("outcome_side_by_side", 12),),
+            (("outcome_icb_published", 12),),
         ),
         filters=_standard_filters(
             "icb_collaborative_outcomes",
