@@ -33,6 +33,8 @@ import pandas as pd
 import pyarrow as pa
 import pyarrow.csv as pa_csv
 
+from orchestration import progress
+
 log = logging.getLogger(__name__)
 
 #: What a load attempt did. ``loaded``: first file for its month; ``replaced``: a revision replaced its month;
@@ -645,6 +647,8 @@ def ingest_files(
     """
     pending = [path for path in paths if in_window(month_in_name(path), window)]
     results = []
+    phase = progress.current()
+    phase.set_total(len(pending))
     with ThreadPoolExecutor(max_workers=1, thread_name_prefix=f"read-{source}") as reader:
         prepared: dict[int, Future] = {}
 
@@ -659,6 +663,7 @@ def ingest_files(
         for index, path in enumerate(pending):
             read_ahead(index)
             read_ahead(index + 1)
+            phase.busy_with(f"{path.name}: reading and checking")
             result = ingest_file(
                 con,
                 path,
@@ -674,7 +679,23 @@ def ingest_files(
                 prepared=prepared.pop(index, None),
             )
             if result is None:
+                phase.advance()
                 continue
+            phase.file_done(
+                progress.FileLine(
+                    source,
+                    result.file,
+                    result.period_month,
+                    result.action,
+                    result.rows,
+                    result.message,
+                    tuple(
+                        v.rule
+                        for v in result.violations
+                        if result.action in ("loaded", "replaced") and getattr(v, "severity", "error") == "warn"
+                    ),
+                )
+            )
             log.info(
                 "%s: %s (%s rows)%s",
                 result.file,
@@ -759,6 +780,7 @@ def ingest_file(
     delivered, frame, violations = checked.delivered, checked.frame, list(checked.violations)
     if violations:
         return reject(delivered.source_file, delivered.period_month, len(frame), violations)
+    progress.current().busy_with(f"{path.name}: loading")
     try:
         outcome = load(con, delivered, frame)
     except (duckdb.Error, OSError) as error:  # the warehouse failed, not the file: leave it for the next run
