@@ -30,7 +30,7 @@ from dagster._core.storage.tags import ASSET_PARTITION_RANGE_END_TAG, ASSET_PART
 
 from orchestration import progress
 from orchestration.analytics.marts import build_benefits_marts
-from orchestration.dbt import WarehouseDbtResource, dbt_project, warehouse_dbt_models
+from orchestration.dbt import DBT_GLOBAL_FLAGS, WarehouseDbtResource, dbt_project, warehouse_dbt_models
 from orchestration.publish import publish_serving_database
 from orchestration.quality import build_mart_checks
 from orchestration.resources import WarehouseResource
@@ -213,7 +213,7 @@ def build_definitions(warehouse: WarehouseResource | None = None) -> Definitions
         sensors=[build_after_ingest, landing_folder_sensor],
         resources={
             "warehouse": warehouse or WarehouseResource(),
-            "dbt": WarehouseDbtResource(project_dir=dbt_project),
+            "dbt": WarehouseDbtResource(project_dir=dbt_project, global_config_flags=DBT_GLOBAL_FLAGS),
         },
     )
 
