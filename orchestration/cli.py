@@ -60,6 +60,12 @@ def _print_summary(summary, reports: Path | None = None, collaboratives: int = 0
             if rejections[0]["quarantined_to"]:
                 print(f"    reason file: {rejections[0]['quarantined_to']}.reason.txt")
         print("  Fix the file (or ask the publisher for a corrected one) and drop it into the sources folder again.")
+    if summary.known_rejected:
+        print("Files quarantined by an earlier run, still in the sources folder and unchanged (not read again):")
+        for known in summary.known_rejected:
+            print(f"  {known['source']}/{known['source_file']}: reason file {known['quarantined_to']}.reason.txt")
+    if summary.warnings:
+        _print_warnings(summary.warnings)
     if summary.row_problems:
         print("Rows loaded but left out of the measures (counted, not silently dropped):")
         for source, counts in summary.row_problems.items():
@@ -100,6 +106,26 @@ def _print_summary(summary, reports: Path | None = None, collaboratives: int = 0
     logs.append(f"the pipeline's {summary.dagster_log.parent / 'pipeline.log'}")
     print("Logs: " + ", ".join(logs))
     print("Explore assets, partitions and checks: .venv/bin/dagster dev -m orchestration.definitions")
+
+
+def _print_warnings(warnings: list[dict]) -> None:
+    """Row-level warnings of genuine publications, grouped by rule: how many rows, in which files, the first few."""
+    print("Warnings (rows flagged in genuine publications, loaded and counted in fct_data_quality):")
+    by_rule: dict[tuple[str, str], list[dict]] = {}
+    for warning in warnings:
+        by_rule.setdefault((warning["source"], warning["rule"]), []).append(warning)
+    for (source, rule), found in sorted(by_rule.items()):
+        # one row can be flagged in several columns (a C_999 row in each band that disagrees): count rows once
+        rows = len({(w["source_file"], w["source_row"]) for w in found if w["source_row"] is not None}) + sum(
+            int(w["row_count"] or 0) for w in found if w["source_row"] is None
+        )
+        files = sorted({w["source_file"] for w in found})
+        print(f"  {source} {rule}: {rows:,} row(s) in {', '.join(files)}")
+        listed = [w for w in found if w["source_row"] is not None]
+        for warning in listed[:PRINTED_PER_FILE]:
+            print(f"    {warning['source_file']}: {_where(warning)}: {warning['message']}")
+        if len(listed) > PRINTED_PER_FILE:
+            print(f"    … and {rows - PRINTED_PER_FILE:,} more (fct_data_quality and the Data quality dashboard)")
 
 
 def _run(args: argparse.Namespace) -> int:

@@ -19,7 +19,7 @@ import json
 import logging
 import threading
 from collections.abc import Callable, Mapping, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from functools import cache, lru_cache
 from pathlib import Path
 from typing import Any
@@ -27,6 +27,20 @@ from typing import Any
 import pandas as pd
 
 from orchestration.raw import MAX_ROWS_PER_RULE, ContractViolation
+
+#: GX's severities → ours (SPEC §8): ``critical`` quarantines the file (``error``); ``warning`` and ``info`` load
+#: it and flag the offending rows (``warn``).
+SEVERITY_OF_GX = {"critical": "error", "warning": "warn", "info": "warn"}
+
+#: A warning's rows are all recorded (each flags the figures it touches), up to this many per rule and file.
+MAX_FLAGGED_ROWS_PER_RULE = 1000
+
+
+def severity_of(expectation_or_config) -> str:
+    """Our severity (``error`` or ``warn``) of a GX expectation or expectation configuration."""
+    value = getattr(expectation_or_config, "severity", "critical")
+    return SEVERITY_OF_GX[str(getattr(value, "value", value)).lower()]
+
 
 #: Where suites live: ``<repo>/expectations/<name>.json``.
 EXPECTATIONS_DIR = Path(__file__).resolve().parent.parent / "expectations"
@@ -51,6 +65,7 @@ class ExpectationFailure:
     result: Mapping[str, Any]
     missing_columns: tuple[str, ...] = ()
     error: str | None = None
+    severity: str = "error"
 
     @property
     def column(self) -> str | None:
@@ -168,6 +183,8 @@ def failures_of(validation, frame: pd.DataFrame) -> list[ExpectationFailure]:
                 result=result,
                 missing_columns=tuple(column for column in columns if column not in present),
                 error=error,
+                # a rule that could not run says nothing about the rows: the file is not what it claims to be
+                severity="error" if error else severity_of(config),
             )
         )
     return failures
@@ -200,6 +217,8 @@ def validate_frame(
         for result, expectation in zip(results, expectations, strict=True)
     ):  # GX reports in suite order: keep just the failed ones
         suite.expectations = [e for e, result in zip(expectations, results, strict=True) if not result.success]
+    if any(severity_of(expectation) == "warn" for expectation in suite.expectations):
+        max_rows = max(max_rows, MAX_FLAGGED_ROWS_PER_RULE)  # every flagged row is recorded, not just the first
     validation = run_suite(frame, suite_name, parameters, max_rows=max_rows, suite=suite)
     return failures_of(validation, frame)
 
@@ -301,55 +320,76 @@ def to_violations(
     without rows, e.g. a wrong header) with its own violations. Rules without either get a generic message that
     quotes the offending value. Beyond the listed rows, a final violation counts the rest.
     """
+    found: list[ContractViolation] = []
+    for failure in failures:
+        severity = failure.severity
+        limit = MAX_ROWS_PER_RULE if severity == "error" else MAX_FLAGGED_ROWS_PER_RULE
+        if len(failure.rows) > limit:
+            failure = replace(failure, rows=failure.rows[:limit], values=failure.values[:limit])
+        found += [
+            replace(violation, severity=severity)
+            for violation in _violations_of(file, failure, column_labels, explain, table_explain)
+        ]
+    return found
+
+
+def _violations_of(
+    file: str,
+    failure: ExpectationFailure,
+    column_labels: Mapping[str, str] | None,
+    explain: Mapping[str, RowExplainer] | None,
+    table_explain: Mapping[str, Callable[[ExpectationFailure], Sequence[ContractViolation]]] | None,
+) -> list[ContractViolation]:
+    """One failure's violations (see :func:`to_violations`)."""
     labels = column_labels or {}
     violations: list[ContractViolation] = []
-    for failure in failures:
-        shown = ", ".join(labels.get(column, column) for column in failure.columns) or None
-        if failure.error is not None:
-            violations.append(
-                ContractViolation(file, None, shown, failure.rule, f"the check could not run: {failure.error}")
+    shown = ", ".join(labels.get(column, column) for column in failure.columns) or None
+    if failure.error is not None:
+        violations.append(
+            ContractViolation(file, None, shown, failure.rule, f"the check could not run: {failure.error}")
+        )
+        return violations
+    if table_explain and failure.rule in table_explain:
+        violations.extend(table_explain[failure.rule](failure))
+        return violations
+    if not failure.rows:
+        observed = failure.result.get("observed_value")
+        violations.append(
+            ContractViolation(
+                file,
+                None,
+                shown,
+                failure.rule,
+                f"{failure.description} (observed: {observed!r})",
             )
-            continue
-        if table_explain and failure.rule in table_explain:
-            violations.extend(table_explain[failure.rule](failure))
-            continue
-        if not failure.rows:
-            observed = failure.result.get("observed_value")
-            violations.append(
-                ContractViolation(
-                    file,
-                    None,
-                    shown,
-                    failure.rule,
-                    f"{failure.description} (observed: {observed!r})",
-                )
-            )
-            continue
-        for row, value in zip(failure.rows, failure.values or (None,) * len(failure.rows), strict=False):
-            if explain and failure.rule in explain:
-                for column, message in explain[failure.rule](failure, row, value):
-                    violations.append(ContractViolation(file, _line(row), column, failure.rule, message))
-            else:
-                violations.append(
-                    ContractViolation(
-                        file,
-                        _line(row),
-                        shown,
-                        failure.rule,
-                        f"{failure.description} (found {_show(value)})",
-                    )
-                )
-        remaining = failure.unexpected_count - len(failure.rows)
-        if remaining > 0:
+        )
+        return violations
+    for row, value in zip(failure.rows, failure.values or (None,) * len(failure.rows), strict=False):
+        if explain and failure.rule in explain:
+            for column, message in explain[failure.rule](failure, row, value):
+                violations.append(ContractViolation(file, _line(row), column, failure.rule, message))
+        else:
             violations.append(
                 ContractViolation(
                     file,
-                    None,
+                    _line(row),
                     shown,
                     failure.rule,
-                    f"… and {remaining} more rows break this rule",
+                    f"{failure.description} (found {_show(value)})",
                 )
             )
+    remaining = failure.unexpected_count - len(failure.rows)
+    if remaining > 0:
+        violations.append(
+            ContractViolation(
+                file,
+                None,
+                shown,
+                failure.rule,
+                f"… and {remaining} more rows break this rule",
+                count=remaining,
+            )
+        )
     return violations
 
 

@@ -46,6 +46,11 @@ class RunSummary:
     row_problems: dict[str, dict[str, int]] = field(default_factory=dict)
     #: the flagged rows of the files this run loaded: source, source_file, source_row, source_column, rule, message
     flagged_rows: list[dict] = field(default_factory=list)
+    #: the row-level warnings (severity ``warn``) of the files this run loaded: source, source_file, source_row,
+    #: source_column, rule, message, row_count (README "Severity policy")
+    warnings: list[dict] = field(default_factory=list)
+    #: files quarantined by an earlier run and still in the sources folder, not read again (file, message)
+    known_rejected: list[dict] = field(default_factory=list)
     #: what each failed check found (``asset:check`` → sentences), e.g. a mart's failed GX expectations
     check_problems: dict[str, list[str]] = field(default_factory=dict)
     #: what each failed step said (step key → lines), e.g. dbt's failing models and tests
@@ -160,6 +165,30 @@ def reconcile_with_ods(folder: Path) -> list[str]:
     return ods.reconcile_reference(organisations, successions)
 
 
+def _still_quarantined(con: duckdb.DuckDBPyConnection, sources_dir: Path, rejected_now: list[dict]) -> list[dict]:
+    """Files an earlier run quarantined that are still, unchanged, in the sources folder (copied, not moved,
+    because the folder is not the warehouse's): they are not read again, but the user should hear of them."""
+    from orchestration.raw import ensure_quarantine_register, file_sha256
+
+    ensure_quarantine_register(con)
+    now = {row["quarantined_to"] for row in rejected_now}
+    rows = con.execute(
+        """select source, source_file, original_path, sha256, max(quarantined_to), max(quarantined_at)
+           from audit.quarantined_files where not moved
+           group by source, source_file, original_path, sha256 order by source, source_file"""
+    ).fetchall()
+    found = []
+    for source, source_file, original, sha256, target, at in rows:
+        path = Path(original)
+        if target in now or not path.is_file() or not path.resolve().is_relative_to(sources_dir.resolve()):
+            continue
+        if file_sha256(path) == sha256:
+            found.append(
+                {"source": source, "source_file": source_file, "original": original, "quarantined_to": target, "at": at}
+            )
+    return found
+
+
 def run_pipeline(
     sources_dir: Path | None = None,
     warehouse_dir: Path | None = None,
@@ -218,6 +247,8 @@ def run_pipeline(
         con = duckdb.connect(str(warehouse.build_db_path))
         try:
             summary.rejected_files = audit.rejections_for_run(con, ingest.run_id)
+            summary.warnings = audit.row_flags_for_run(con, ingest.run_id)
+            summary.known_rejected = _still_quarantined(con, warehouse.sources_path, summary.rejected_files)
             for source in ("los_mh", "los_acute"):
                 counts = los.row_problem_counts(con, source)
                 if counts:

@@ -19,8 +19,8 @@ from typing import Protocol
 
 @dataclass(frozen=True)
 class FileLine:
-    """One file's outcome: ``action`` is one of :data:`orchestration.raw.ACTIONS`; ``warnings`` the rule ids of the
-    rows it was loaded with but flagged (severity "warn"), one entry per flagged row or "… and N more" record."""
+    """One file's outcome: ``action`` is one of :data:`orchestration.raw.ACTIONS`; ``warnings`` the rules that
+    flagged ``flagged_rows`` of its rows (severity "warn") when it loaded all the same."""
 
     source: str
     file: str
@@ -29,21 +29,23 @@ class FileLine:
     rows: int
     message: str = ""
     warnings: tuple[str, ...] = ()
+    flagged_rows: int = 0
 
     def __str__(self) -> str:
         month = f"{self.period_month:%Y-%m}" if self.period_month else "month ?"
         text = f"{self.source}/{self.file}  {month}  {self.action}  {self.rows:,} rows"
         if self.warnings:
-            rules = sorted(set(self.warnings))
-            text += f"  (warnings: {', '.join(rules)})"
+            text += f"  ({self.flagged_rows:,} flagged: {', '.join(self.warnings)})"
         if self.action == "rejected":
-            text += "  (quarantined; see the summary)"
+            text += "  (quarantined: see the summary)"
+        elif self.action == "known_rejected":
+            text += "  (quarantined by an earlier run, unchanged: not read again)"
         return text
 
     @property
     def notable(self) -> bool:
         """Worth keeping on screen after the phase: anything but a plain load or a file seen before."""
-        return self.action in ("rejected", "replaced", "superseded") or bool(self.warnings)
+        return self.action in ("rejected", "known_rejected", "replaced", "superseded") or bool(self.warnings)
 
 
 @dataclass
@@ -171,7 +173,7 @@ def count_actions(lines: list[FileLine]) -> str:
     for line in lines:
         by_action[line.action] = by_action.get(line.action, 0) + 1
     loaded_rows = sum(line.rows for line in lines if line.action in ("loaded", "replaced"))
-    warned = sum(1 for line in lines if line.warnings)
+    warned = sum(1 for line in lines if line.warnings and line.action in ("loaded", "replaced"))
     text = f"{len(lines)} file{'s' * (len(lines) != 1)}: " + ", ".join(
         f"{count} {action}" for action, count in sorted(by_action.items(), key=lambda item: -item[1])
     )

@@ -73,7 +73,20 @@ class MartValidation:
 
     @property
     def passed(self) -> bool:
-        return not self.problems
+        """No error-severity expectation failed (a warning is recorded and shown, and does not block)."""
+        return not self.errors
+
+    @property
+    def errors(self) -> tuple[str, ...]:
+        """The problems of failed expectations whose severity is ``error`` (and a missing suite)."""
+        if not self.failures:
+            return self.problems
+        return tuple(p for f, p in zip(self.failures, self.problems, strict=True) if f.severity == "error")
+
+    @property
+    def warnings(self) -> tuple[str, ...]:
+        """The problems of failed expectations whose severity is ``warn``."""
+        return tuple(p for f, p in zip(self.failures, self.problems, strict=False) if f.severity != "error")
 
     @property
     def suite_path(self) -> Path:
@@ -241,14 +254,22 @@ def _result_rows(v: MartValidation) -> list[tuple[str, bool, float | None, str]]
     (``mart_suite``: passed or not, how many expectations failed) and one per failed expectation
     (``mart_expectation:<rule>``: how many rows break it, with examples)."""
     # no row count: fct_data_quality holds these rows itself, so its count would change the result it records
-    summary = (
-        f"{v.expectations} expectations passed (expectations/marts/{v.table}.json)"
-        if v.passed
-        else f"{len(v.problems)} of {v.expectations} expectations failed: " + " | ".join(v.problems)
-    )
+    if not v.problems:
+        summary = f"{v.expectations} expectations passed (expectations/marts/{v.table}.json)"
+    elif v.passed:
+        summary = f"passed with {len(v.warnings)} warning(s) of {v.expectations} expectations: " + " | ".join(
+            v.warnings
+        )
+    else:
+        summary = f"{len(v.problems)} of {v.expectations} expectations failed: " + " | ".join(v.problems)
     rows = [("mart_suite", v.passed, float(len(v.problems)), summary)]
     rows += [
-        (f"mart_expectation:{failure.rule}", False, float(failure.unexpected_count), problem)
+        (
+            f"mart_{'expectation' if failure.severity == 'error' else 'warning'}:{failure.rule}",
+            False,
+            float(failure.unexpected_count),
+            problem,
+        )
         for failure, problem in zip(v.failures, v.problems, strict=False)
     ]
     if not v.failures and not v.passed:  # no suite at all
@@ -288,7 +309,8 @@ def record_mart_checks(con: duckdb.DuckDBPyConnection, run_id: str, validations:
         if has_quality_mart:
             con.execute(
                 f"delete from {quality} where source = ? "
-                "and (check_name = 'mart_suite' or check_name like 'mart_expectation:%')",
+                "and (check_name = 'mart_suite' or check_name like 'mart_expectation:%' "
+                "or check_name like 'mart_warning:%')",
                 [v.table],
             )
             con.executemany(
@@ -384,8 +406,9 @@ def _check_marts(
                 **metadata,
                 "rows": found.rows,
                 "expectations": found.expectations,
-                "expectations_failed": len(found.problems),
-                "problems": MetadataValue.json(list(found.problems)),
+                "expectations_failed": len(found.errors),
+                "problems": MetadataValue.json(list(found.errors)),
+                "warnings": MetadataValue.json(list(found.warnings)),
             },
         )
 

@@ -23,7 +23,7 @@ import zipfile
 import zlib
 from collections.abc import Iterable, Sequence
 from concurrent.futures import Future, ThreadPoolExecutor
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import UTC, date, datetime
 from functools import lru_cache
 from pathlib import Path
@@ -40,7 +40,13 @@ log = logging.getLogger(__name__)
 #: What a load attempt did. ``loaded``: first file for its month; ``replaced``: a revision replaced its month;
 #: ``unchanged``: these figures are already current; ``superseded``: an older file whose month has since been
 #: replaced; ``rejected``: the file broke its contract (or conflicts with what is loaded) and was quarantined.
-ACTIONS: tuple[str, ...] = ("loaded", "replaced", "unchanged", "superseded", "rejected")
+#: ``known_rejected``: the same bytes were quarantined by an earlier run and are still in the sources folder (a
+#: folder the warehouse does not own keeps its files): not read again.
+ACTIONS: tuple[str, ...] = ("loaded", "replaced", "unchanged", "superseded", "rejected", "known_rejected")
+
+#: A rule's severity (SPEC §8, README "Severity policy"): ``error`` quarantines the file, ``warn`` loads it and
+#: flags the rows. Suites say ``"severity": "critical"`` or ``"warning"`` (GX's names) on each expectation.
+SEVERITIES: tuple[str, ...] = ("error", "warn")
 
 #: At most this many offending rows are listed per rule; the rest are counted, so a reason file stays readable.
 MAX_ROWS_PER_RULE = 20
@@ -58,6 +64,10 @@ class ContractViolation:
 
     ``row`` is the line number in the CSV (the header is line 1); ``None`` when the rule concerns the whole file.
     ``column`` is the column as the file names it; ``None`` when the rule concerns a whole row or file.
+    ``severity`` is the rule's (see :data:`SEVERITIES`): an ``error`` means the file is not what it claims to be
+    and is quarantined; a ``warn`` is a row-level inconsistency inside a genuine publication, which is loaded,
+    flagged and counted. ``count`` is how many rows the violation stands for (more than 1 only for the
+    "… and N more rows" line that closes a long list).
     """
 
     file: str
@@ -65,11 +75,32 @@ class ContractViolation:
     column: str | None
     rule: str
     message: str
+    severity: str = "error"
+    count: int = 1
+
+    def __post_init__(self) -> None:
+        if self.severity not in SEVERITIES:
+            raise ValueError(f"unknown severity {self.severity!r}; expected one of {SEVERITIES}")
+
+    @property
+    def is_error(self) -> bool:
+        return self.severity == "error"
 
     def __str__(self) -> str:
         row = "-" if self.row is None else self.row
         column = "-" if self.column is None else self.column
-        return f"file: {self.file}, row: {row}, column: {column}, rule: {self.rule}: {self.message}"
+        tag = " (warning)" if self.severity == "warn" else ""
+        return f"file: {self.file}, row: {row}, column: {column}, rule: {self.rule}{tag}: {self.message}"
+
+
+def errors_of(violations: Iterable[ContractViolation]) -> list[ContractViolation]:
+    """The violations that stop a file (severity ``error``)."""
+    return [violation for violation in violations if violation.is_error]
+
+
+def warnings_of(violations: Iterable[ContractViolation]) -> list[ContractViolation]:
+    """The row-level warnings of a file that is loaded all the same (severity ``warn``)."""
+    return [violation for violation in violations if not violation.is_error]
 
 
 class ContractError(Exception):
@@ -577,14 +608,37 @@ DEFAULT_WHAT_TO_DO = (
 
 
 def reason_text(
-    path: Path, source: str, violations: Sequence[ContractViolation], what_to_do: str = DEFAULT_WHAT_TO_DO
+    path: Path,
+    source: str,
+    violations: Sequence[ContractViolation],
+    what_to_do: str = DEFAULT_WHAT_TO_DO,
+    *,
+    original: Path | None = None,
 ) -> str:
-    """The human-readable reason file: one violation per line, then what to do."""
+    """The human-readable reason file: one violation per line (what stopped the file, then any row warnings),
+    where the original lies when it was copied rather than moved, then what to do."""
     stamp = datetime.now(UTC).strftime("%Y-%m-%d %H:%M:%S UTC")
-    lines = [f"Rejected {path.name} (source: {source}) at {stamp}: {len(violations)} problem(s).", ""]
-    lines += [str(violation) for violation in violations]
+    errors = errors_of(violations)
+    lines = [f"Rejected {path.name} (source: {source}) at {stamp}: {len(errors)} problem(s).", ""]
+    lines += [str(violation) for violation in errors]
+    warnings = warnings_of(violations)
+    if warnings:
+        lines += ["", f"Also {len(warnings)} row warning(s), which alone would not have stopped the file:"]
+        lines += [str(violation) for violation in warnings]
+    if original is not None:
+        lines += [
+            "",
+            f"The original is still at {original} (this folder is not the warehouse's to change, so the file was "
+            "copied here, not moved). The warehouse remembers its SHA-256 and will not read those bytes again; a "
+            "corrected file (other bytes) is read as usual.",
+        ]
     lines += ["", what_to_do, ""]
     return "\n".join(lines)
+
+
+def can_move(path: Path) -> bool:
+    """Whether ``path`` can be taken out of its folder: the folder is writable (a read-only share is not)."""
+    return os.access(Path(path).parent, os.W_OK | os.X_OK)
 
 
 def quarantine_file(
@@ -594,23 +648,92 @@ def quarantine_file(
     violations: Sequence[ContractViolation],
     move: bool,
     what_to_do: str = DEFAULT_WHAT_TO_DO,
-) -> Path:
+) -> tuple[Path, bool]:
     """Put a rejected file in ``quarantine_dir/<source>/`` with ``<file name>.reason.txt`` beside it.
 
-    ``move`` takes the file out of the landing folder (so it is not tried again); bundled samples are copied
-    instead, because they are part of the product. Returns the quarantined file's path.
+    ``move`` takes the file out of a landing folder the warehouse owns (so it is not tried again). Anywhere else
+    (bundled samples, a folder given with ``--sources-dir``, a read-only share) the file is copied: the user's
+    file is never lost, and the caller remembers its SHA-256 so it is not read again. A move that the folder
+    refuses falls back to a copy. Returns the quarantined file's path and whether the original was moved.
     """
     path = Path(path)
     target_dir = Path(quarantine_dir) / source
     target_dir.mkdir(parents=True, exist_ok=True)
     target = target_dir / path.name
-    if move:
-        shutil.move(path, target)
-    else:
+    moved = False
+    if move and can_move(path):
+        try:
+            shutil.move(path, target)
+            moved = True
+        except OSError:  # e.g. a share that lets us list but not delete: copy instead
+            log.warning("could not move %s out of its folder; copying it to quarantine instead", path)
+    if not moved:
         shutil.copy2(path, target)
     reason = target_dir / f"{path.name}.reason.txt"
-    reason.write_text(reason_text(path, source, violations, what_to_do), encoding="utf-8")
-    return target
+    reason.write_text(
+        reason_text(path, source, violations, what_to_do, original=None if moved else path.resolve()),
+        encoding="utf-8",
+    )
+    return target, moved
+
+
+def ensure_quarantine_register(con: duckdb.DuckDBPyConnection) -> None:
+    """``audit.quarantined_files``: the bytes (SHA-256) of every file quarantined, per feed, and where."""
+    con.execute("create schema if not exists audit")
+    con.execute(
+        """
+        create table if not exists audit.quarantined_files (
+            source varchar,
+            sha256 varchar,
+            source_file varchar,
+            period_month date,
+            original_path varchar,
+            quarantined_to varchar,
+            moved boolean,
+            quarantined_at timestamp
+        )
+        """
+    )
+
+
+def remember_quarantine(
+    con: duckdb.DuckDBPyConnection,
+    source: str,
+    sha256: str,
+    source_file: str,
+    period_month: date | None,
+    original: Path,
+    target: Path,
+    moved: bool,
+) -> None:
+    """Record a quarantined file's bytes, so a copy left in the sources folder is not read again."""
+    ensure_quarantine_register(con)
+    con.execute(
+        "insert into audit.quarantined_files values (?, ?, ?, ?, ?, ?, ?, ?)",
+        [
+            source,
+            sha256,
+            source_file,
+            period_month,
+            str(Path(original).resolve()),
+            str(target),
+            moved,
+            datetime.now(UTC).replace(tzinfo=None),
+        ],
+    )
+
+
+def quarantined_before(con: duckdb.DuckDBPyConnection, source: str, sha256: str) -> dict | None:
+    """The earlier quarantine of these bytes that left the original in place, if any (the latest)."""
+    ensure_quarantine_register(con)
+    row = con.execute(
+        """select source_file, period_month, quarantined_to, quarantined_at from audit.quarantined_files
+           where source = ? and sha256 = ? and not moved order by quarantined_at desc limit 1""",
+        [source, sha256],
+    ).fetchone()
+    if row is None:
+        return None
+    return dict(zip(("source_file", "period_month", "quarantined_to", "quarantined_at"), row, strict=True))
 
 
 # --------------------------------------------------------------------------------------------------------------
@@ -656,7 +779,8 @@ def ingest_files(
             if (
                 index < len(pending)
                 and index not in prepared
-                and not loads_of(con, schema, known_file_sha256(con, schema, pending[index]))
+                and not loads_of(con, schema, sha := known_file_sha256(con, schema, pending[index]))
+                and quarantined_before(con, source, sha) is None
             ):
                 prepared[index] = reader.submit(read_and_check, pending[index], read, check, window)
 
@@ -681,6 +805,7 @@ def ingest_files(
             if result is None:
                 phase.advance()
                 continue
+            flagged = warnings_of(result.violations) if result.action in ("loaded", "replaced") else []
             phase.file_done(
                 progress.FileLine(
                     source,
@@ -689,11 +814,8 @@ def ingest_files(
                     result.action,
                     result.rows,
                     result.message,
-                    tuple(
-                        v.rule
-                        for v in result.violations
-                        if result.action in ("loaded", "replaced") and getattr(v, "severity", "error") == "warn"
-                    ),
+                    warnings=tuple(sorted({v.rule for v in flagged})),
+                    flagged_rows=sum(v.count for v in flagged),
                 )
             )
             log.info(
@@ -767,10 +889,27 @@ def ingest_file(
             action, record.source_file, record.period_month, record.row_count or 0, sha256, message=message
         )
 
+    earlier = quarantined_before(con, source, sha256)
+    if earlier is not None:
+        return IngestResult(
+            "known_rejected",
+            earlier["source_file"],
+            earlier["period_month"],
+            0,
+            sha256,
+            message=(
+                f"quarantined on {earlier['quarantined_at']:%Y-%m-%d %H:%M} and unchanged since: not read again "
+                f"(reason file: {earlier['quarantined_to']}.reason.txt)"
+            ),
+            quarantined_to=Path(earlier["quarantined_to"]),
+        )
+
     def reject(file: str, month: date | None, rows: int, violations: Sequence[ContractViolation]) -> IngestResult:
-        target = quarantine_file(path, quarantine_dir, source, violations, move)
-        message = f"{len(violations)} problem(s); quarantined to {target}"
-        return IngestResult("rejected", file, month, rows, sha256, tuple(violations), message, target)
+        ordered = errors_of(violations) + warnings_of(violations)  # what stopped the file first
+        target, moved = quarantine_file(path, quarantine_dir, source, ordered, move)
+        remember_quarantine(con, source, sha256, file, month, path, target, moved)
+        message = f"{len(errors_of(ordered))} problem(s); quarantined to {target}"
+        return IngestResult("rejected", file, month, rows, sha256, tuple(ordered), message, target)
 
     checked = prepared.result() if prepared is not None else read_and_check(path, read, check, window)
     if checked.error is not None:
@@ -778,8 +917,9 @@ def ingest_file(
     if checked.outside_window:
         return None
     delivered, frame, violations = checked.delivered, checked.frame, list(checked.violations)
-    if violations:
+    if errors_of(violations):
         return reject(delivered.source_file, delivered.period_month, len(frame), violations)
+    warnings = tuple(warnings_of(violations))  # a genuine publication with odd rows: loaded, rows flagged
     progress.current().busy_with(f"{path.name}: loading")
     try:
         outcome = load(con, delivered, frame)
@@ -796,5 +936,7 @@ def ingest_file(
             violation.message,
         )
     if outcome.action == "rejected":
-        return reject(outcome.file, outcome.period_month, outcome.rows, outcome.violations)
+        return reject(outcome.file, outcome.period_month, outcome.rows, (*outcome.violations, *warnings))
+    if outcome.action in ("loaded", "replaced") and warnings:
+        outcome = replace(outcome, violations=(*outcome.violations, *warnings))
     return IngestResult.from_outcome(outcome)

@@ -1081,10 +1081,20 @@ class CaveatRow:
     missing_months: int
     trial_limits: bool
     no_data: bool
+    #: months (of those checked) in which a member trust's published rows disagree with the publication's own rules
+    #: (warning-severity rules: the file was loaded, the rows flagged)
+    flagged_months: int = 0
+    flagged_rules: str = ""
 
     @property
     def notes(self) -> str:
         notes = []
+        if self.flagged_months:
+            notes.append(
+                f"{self.flagged_months} of the last {self.months_checked} months include rows the publisher's own "
+                f"file disagrees with itself on ({self.flagged_rules}); figures are as published, the rows are "
+                "flagged on the Data quality dashboard"
+            )
         if self.no_data:
             notes.append(f"{NO_DATA.capitalize()}: the status is grey")
         if self.partial_months:
@@ -1419,6 +1429,23 @@ def _load_caveats(reader: _Reader, code: str, benefits: list[BenefitView]) -> li
     records = _records(frame)
     for r in records:
         r["period_month"] = _date(r["period_month"])
+    flagged = _records(
+        reader.frame(
+            "fct_rtt_provider_month",
+            "select distinct rtt.period_month, rtt.org_code, rtt.flagged_rules "
+            "from fct_rtt_provider_month as rtt "
+            "inner join bridge_collaborative_membership as members "
+            "on rtt.org_code = members.org_code and members.collaborative_code = ? "
+            "and rtt.period_month >= members.valid_from "
+            "and (members.valid_to is null or rtt.period_month < members.valid_to) "
+            "where rtt.treatment_function_code = 'ALL' and rtt.flagged_rows > 0",
+            [code],
+        )
+        if reader.has("bridge_collaborative_membership")
+        else pd.DataFrame()
+    )
+    for r in flagged:
+        r["period_month"] = _date(r["period_month"])
     caveats = []
     for benefit in benefits:
         scope_code = benefit.scope_code
@@ -1436,6 +1463,13 @@ def _load_caveats(reader: _Reader, code: str, benefits: list[BenefitView]) -> li
         recent = [r for r in rows if r["period_month"] in months]
         partial = {r["period_month"] for r in recent if _bool(r.get("is_partial"))}
         suppressed = {r["period_month"] for r in recent if _bool(r.get("is_suppressed"))}
+        touched = [
+            r
+            for r in flagged
+            if benefit.metric_code.startswith("rtt_")
+            and r["period_month"] in months
+            and (scope_code is None or r["org_code"] == scope_code)
+        ]
         tracked = benefit.rows[-12:]
         missing = sum(1 for r in tracked if r.get("actual_value") is None)
         caveats.append(
@@ -1448,6 +1482,10 @@ def _load_caveats(reader: _Reader, code: str, benefits: list[BenefitView]) -> li
                 missing_months=missing if benefit.has_data else 0,
                 trial_limits=benefit.trial_limits,
                 no_data=not benefit.has_data,
+                flagged_months=len({r["period_month"] for r in touched}),
+                flagged_rules=", ".join(
+                    sorted({rule for r in touched for rule in str(r["flagged_rules"]).split(", ")})
+                ),
             )
         )
     return caveats

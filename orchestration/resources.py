@@ -16,6 +16,8 @@ from pydantic import Field
 
 REPO_ROOT = Path(__file__).resolve().parent.parent
 BUNDLED_SAMPLES_DIR = REPO_ROOT / "seeds" / "samples"
+#: The landing folder the warehouse owns (``collab-benefits pull``'s default): rejected files are moved out of it.
+LANDING_DIR = REPO_ROOT / "landing"
 DEFAULT_WAREHOUSE_DIR = REPO_ROOT / "warehouse"
 EXPECTATIONS_DIR = REPO_ROOT / "expectations"
 DBT_PROJECT_DIR = REPO_ROOT / "dbt_project"
@@ -81,8 +83,14 @@ class WarehouseResource(ConfigurableResource):
 
     @property
     def moves_rejected_files(self) -> bool:
-        """Bad files are moved out of a landing folder, but only copied out of the bundled samples."""
-        return self.sources_path.resolve() != BUNDLED_SAMPLES_DIR.resolve()
+        """Whether a rejected file is moved out of the sources folder, or copied (with its SHA-256 remembered so
+        it is not read again). Moved only out of a landing folder the warehouse owns: ``landing/`` in the
+        repository (where ``collab-benefits pull`` lands files by default), or any folder when
+        ``COLLAB_QUARANTINE_MOVES_FILES=1`` says the sources folder is the warehouse's. A folder given with
+        ``--sources-dir``, the bundled samples and read-only shares keep their files (issue 12, item 6)."""
+        if os.environ.get("COLLAB_QUARANTINE_MOVES_FILES", "").strip() in ("1", "true", "yes"):
+            return True
+        return self.sources_path.resolve() == LANDING_DIR.resolve()
 
     def connect_build(self, memory_limit: str | None = None) -> duckdb.DuckDBPyConnection:
         """A connection to the build database, with DuckDB's memory bounded (``memory_limit``, else

@@ -35,14 +35,15 @@ def test_a_source_with_no_files_is_not_an_error(tmp_path):
 
 @pytest.fixture(scope="module")
 def landing_run(tmp_path_factory):
-    """A landing folder with one good file and one whose C_999 row disagrees with its detail rows."""
+    """A sources folder with one good file and one with a negative count (an error: the file is quarantined; a
+    C_999 row that disagrees with its detail alone would only be a warning)."""
     root = tmp_path_factory.mktemp("landing")
     rtt = root / "sources" / "rtt"
     write_rtt_file(rtt, date(2024, 4, 1), [rtt_row("RR8", "15F", "Part_2", "C_100", {0: 10, 60: 3})])
     bad = write_rtt_file(rtt, date(2024, 5, 1), [rtt_row("RR8", "15F", "Part_2", "C_100", {0: 12})], zipped=False)
     lines = bad.read_text().splitlines()
-    c999 = next(i for i, line in enumerate(lines) if ",C_999," in line)
-    lines[c999] = lines[c999].replace(",12,", ",13,", 1)
+    c999 = next(i for i, line in enumerate(lines) if ",C_100," in line and ",Part_2," in line)
+    lines[c999] = lines[c999].replace(",12,", ",-12,", 1)
     bad.write_text("\r\n".join(lines) + "\r\n")
     result = run_cli("run", "--sources-dir", str(root / "sources"), "--warehouse-dir", str(root / "wh"))
     return root, bad, c999 + 1, result
@@ -51,15 +52,17 @@ def landing_run(tmp_path_factory):
 def test_a_bad_file_exits_1_and_says_file_row_column_and_rule(landing_run):
     root, bad, line, result = landing_run
     assert result.returncode == 1, result.stdout + result.stderr
-    assert f"rtt/{bad.name}: row {line}, column 'Gt 00 To 01 Weeks SUM 1': c999_equals_detail" in result.stdout
+    assert f"rtt/{bad.name}: row {line}, column 'Gt 00 To 01 Weeks SUM 1': count_not_negative" in result.stdout
 
 
 def test_the_bad_file_is_quarantined_with_a_reason_and_the_good_one_published(landing_run):
     root, bad, line, _ = landing_run
     quarantined = root / "wh" / "quarantine" / "rtt" / bad.name
-    assert quarantined.exists() and not bad.exists()  # moved out of a landing folder
+    # copied, not moved: a folder given with --sources-dir is the user's, and the reason file says where it lies
+    assert quarantined.read_bytes() == bad.read_bytes()
     reason = (quarantined.parent / f"{bad.name}.reason.txt").read_text()
-    assert f"row: {line}" in reason and "c999_equals_detail" in reason
+    assert f"row: {line}" in reason and "count_not_negative" in reason
+    assert f"The original is still at {bad.resolve()}" in reason
     con = duckdb.connect(str(root / "wh" / "serving.duckdb"), read_only=True)
     try:
         months = con.execute(
@@ -86,4 +89,4 @@ def test_the_rejection_is_recorded_in_the_data_quality_mart(landing_run):
     finally:
         con.close()
     assert rows and all(source == "rtt" and not success for source, _, success, _ in rows)
-    assert any(name == "rejected_file:c999_equals_detail" and bad.name in details for _, name, _, details in rows)
+    assert any(name == "rejected_file:count_not_negative" and bad.name in details for _, name, _, details in rows)

@@ -34,14 +34,18 @@ def test_slp_inappropriate_oap_bed_days_equal_the_raw_file(bundled_samples, serv
     assert set(published) == set(SLP_MEMBERS)
     reported = [float(value) for value in published.values() if value != "*"]
     suppressed = [code for code, value in published.items() if value == "*"]
-    rows = serving.execute(
-        """
+    rows = (
+        serving.execute(
+            """
         select org_code, value, is_partial, is_suppressed from fct_collaborative_metric_month
         where collaborative_code = 'SLP' and metric_code = 'oap_inappropriate_bed_days'
           and membership_basis = 'as_was' and period_month = ?
         """,
-        [month],
-    ).df().set_index("org_code")
+            [month],
+        )
+        .df()
+        .set_index("org_code")
+    )
     assert rows.loc["ALL", "value"] == sum(reported)
     assert bool(rows.loc["ALL", "is_partial"]) == bool(suppressed)
     for code in SLP_MEMBERS:

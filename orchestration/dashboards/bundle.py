@@ -723,8 +723,9 @@ where member.membership_basis = 'as_is' and member.org_code <> 'ALL'""",
     # --- Data quality -------------------------------------------------------------------------------------------
     Dataset(
         name="dq_check_results",
-        description="Every quality check of the feeds: file contracts of loaded months, files rejected, and "
-        "rows loaded but left out of the measures. One row per run, feed, month and check.",
+        description="Every quality check of the feeds: file contracts of loaded months, files rejected, "
+        "rows loaded but left out of the measures, and rows flagged by warnings in files loaded all the same. One "
+        "row per run, feed, month and check.",
         sql=f"""select
     source,
     {_FEED_LABEL} as feed,
@@ -736,9 +737,17 @@ where member.membership_basis = 'as_is' and member.org_code <> 'ALL'""",
             then 'File rejected: ' || replace(substr(check_name, 15), '_', ' ')
         when starts_with(check_name, 'row_left_out:')
             then 'Rows left out: ' || replace(substr(check_name, 14), '_', ' ')
+        when starts_with(check_name, 'row_flagged:')
+            then 'Rows flagged (warning, file loaded): ' || replace(substr(check_name, 13), '_', ' ')
+        when starts_with(check_name, 'mart_warning:')
+            then 'Mart warning (published): ' || replace(substr(check_name, 14), '_', ' ')
         else replace(check_name, '_', ' ')
     end as check_label,
-    case when success then 'Passed' else 'Failed or rows left out' end as result,
+    case
+        when success then 'Passed'
+        when starts_with(check_name, 'row_flagged:') or starts_with(check_name, 'mart_warning:') then 'Warning'
+        else 'Failed or rows left out'
+    end as result,
     case when success then 1 else 0 end as passed,
     observed_value,
     details,
@@ -752,7 +761,7 @@ from main.fct_data_quality""",
             _col("check_label", "VARCHAR", "Check"),
             _col("result", "VARCHAR", "Result"),
             _col("passed", "INTEGER", "Passed (1/0)"),
-            _col("observed_value", "DOUBLE", "Observed", "Violations, or rows left out."),
+            _col("observed_value", "DOUBLE", "Observed", "Violations, rows left out, or rows flagged."),
             _col("details", "VARCHAR", "Details"),
             _col("run_at", "TIMESTAMP", "Checked at"),
         ),

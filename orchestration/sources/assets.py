@@ -79,6 +79,23 @@ def build_feed_asset(feed: Feed) -> tuple[AssetsDefinition, AssetChecksDefinitio
                 else []
             )
             for result in results:
+                if result.action in ("loaded", "replaced") and result.violations:
+                    # a genuine publication with row-level warnings: every flagged row is recorded
+                    audit.record_row_flags(
+                        con,
+                        run_id=context.run_id,
+                        source=feed.name,
+                        source_file=result.file,
+                        period_month=result.period_month,
+                        sha256=result.sha256,
+                        violations=raw.warnings_of(result.violations),
+                    )
+                    warned = raw.warnings_of(result.violations)
+                    rules = sorted({violation.rule for violation in warned})
+                    context.log.warning(
+                        f"{feed.title}: {result.file}: {sum(v.count for v in warned)} row(s) flagged "
+                        f"({', '.join(rules)}); loaded"
+                    )
                 if result.action in ("loaded", "replaced"):
                     # the file passed its contract before it was loaded: the check need not validate it again
                     audit.record_contract_pass(
@@ -88,6 +105,9 @@ def build_feed_asset(feed: Feed) -> tuple[AssetsDefinition, AssetChecksDefinitio
                         period_month=result.period_month,
                         sha256=result.sha256,
                     )
+                if result.action == "known_rejected":
+                    context.log.warning(f"{feed.title}: {result.file}: {result.message}")
+                    continue
                 if result.action != "rejected":
                     context.log.info(f"{feed.title}: {result.file}: {result.action} ({result.rows} rows)")
                     continue
@@ -146,7 +166,10 @@ def build_feed_asset(feed: Feed) -> tuple[AssetsDefinition, AssetChecksDefinitio
                 if outcomes
                 else "every month held passed its contract when it was loaded"
             )
-        failed = {str(month): violations for month, violations in outcomes.items() if violations}
+        # only errors fail the check: a warning is a flagged row of a genuine publication, loaded on purpose
+        failed = {
+            str(month): raw.errors_of(violations) for month, violations in outcomes.items() if raw.errors_of(violations)
+        }
         return AssetCheckResult(
             passed=not failed,
             severity=AssetCheckSeverity.ERROR,

@@ -914,8 +914,8 @@ def check_loaded_months(
                 source,
                 month,
                 los_file.sha256,
-                not violations,
-                len(violations),
+                not raw.errors_of(violations),
+                len(raw.errors_of(violations)),
                 datetime.now(UTC).replace(tzinfo=None),
             ],
         )

@@ -819,8 +819,8 @@ def check_loaded_months(
                 SOURCE,
                 month,
                 oap_file.sha256,
-                not violations,
-                len(violations),
+                not raw.errors_of(violations),
+                len(raw.errors_of(violations)),
                 datetime.now(UTC).replace(tzinfo=None),
             ],
         )

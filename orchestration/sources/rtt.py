@@ -10,6 +10,7 @@ states every rule and GX validates the file once.
 
 from __future__ import annotations
 
+import calendar
 import difflib
 import logging
 import re
@@ -88,6 +89,10 @@ _PUBLISHED_COUNTS = frozenset(BANDS_53 + BANDS_105 + TOTAL_COLUMNS)
 _RAW_TO_PUBLISHED = {raw_name(column): column for column in HEADER_105 + HEADER_53}
 _FILE_NAME = re.compile(r"^\d{8}-(RTT-[A-Za-z]+-\d{4})-full-extract(-revised)?$", re.IGNORECASE)
 _WHOLE_NUMBER = r"^[-+]?[0-9]+$"
+#: NHS England's own name for the zip on its RTT pages: month token (``Apr26``), size tag and a random suffix.
+_PUBLISHED_NAME = re.compile(r"^Full-CSV-data-file-([A-Za-z]{3})([0-9]{2})\b", re.IGNORECASE)
+_MONTH_ABBREVIATIONS = {calendar.month_abbr[number].lower(): number for number in range(1, 13)}
+_REVISED = re.compile(r"(?:^|[-_ .])revised(?:$|[-_ .])", re.IGNORECASE)
 
 
 @dataclass(frozen=True)
@@ -125,19 +130,26 @@ def _stem(path: Path) -> str:
 
 
 def month_in_file_name(path: Path) -> date | None:
-    """The month a published file name states (``20240430-RTT-April-2024-full-extract.csv`` → 2024-04-01)."""
-    match = _FILE_NAME.match(_stem(Path(path)))
-    if not match:
-        return None
-    try:
-        return parse_period(match.group(1))
-    except ValueError:
-        return None
+    """The month a file name states: ours (``20240430-RTT-April-2024-full-extract.csv`` → 2024-04-01) or NHS
+    England's as published (``Full-CSV-data-file-Apr26-ZIP-3M-XYZ.zip`` → 2026-04-01)."""
+    stem = _stem(Path(path))
+    match = _FILE_NAME.match(stem)
+    if match:
+        try:
+            return parse_period(match.group(1))
+        except ValueError:
+            return None
+    published = _PUBLISHED_NAME.match(stem)
+    if published:
+        month = _MONTH_ABBREVIATIONS.get(published.group(1).lower())
+        return date(2000 + int(published.group(2)), month, 1) if month else None
+    return None
 
 
 def is_revision_name(path: Path) -> bool:
-    """Whether the file name marks a revised publication (``…-full-extract-revised.csv``)."""
-    return _stem(Path(path)).lower().endswith("-revised")
+    """Whether the file name marks a revised publication: ``…-full-extract-revised.csv``, or NHS England's
+    ``Full-CSV-data-file-Apr26-ZIP-3M-revised-XYZ.zip`` (the word ``revised`` anywhere between separators)."""
+    return bool(_REVISED.search(_stem(Path(path))))
 
 
 def discover_rtt_files(folder: Path) -> list[Path]:
@@ -586,11 +598,15 @@ def _explainers(rtt_file: RttFile, checked: _Checked) -> dict:
         position = checked.position(line)
         part_2 = int(checked.part_2_total_all[position])
         which = "" if checked.part_2_found[position] else " (there is no Part_2 row)"
+        codes = ", ".join(
+            cell(column, line) or "(blank)"
+            for column in ("Provider Org Code", "Commissioner Org Code", "Treatment Function Code")
+        )
         return [
             (
                 "Total All",
                 f"Part_2A Total All {checked.value('total_all', line)} exceeds Part_2 Total All "
-                f"{part_2}{which} for the same provider, commissioner and treatment function",
+                f"{part_2}{which} for the same provider, commissioner and treatment function ({codes})",
             )
         ]
 
@@ -834,8 +850,8 @@ def check_loaded_months(
                 SOURCE,
                 month,
                 rtt_file.sha256,
-                not violations,
-                len(violations),
+                not raw.errors_of(violations),
+                len(raw.errors_of(violations)),
                 datetime.now(UTC).replace(tzinfo=None),
             ],
         )

@@ -1,7 +1,7 @@
 {#-
     How far the data can be trusted, check by check (SPEC §8): every file-contract validation of a loaded
     partition, every rule a quarantined file broke, the rows of patient-level feeds that were loaded but
-    left out of the measures, and each mart's GX suite before publishing. One row per run, source, month and
+    left out of the measures, the rows that warning-severity rules flagged in files loaded all the same, and each mart's GX suite before publishing. One row per run, source, month and
     check. For the marts, the latest result of each (with the run that first found it): the mart checks run
     after this model is built, so orchestration/quality.py writes a changed result into the built table too.
 -#}
@@ -75,6 +75,23 @@ row_problem_rows as (
     group by source, period_month, row_problem
 ),
 
+row_flag_rows as (
+    select
+        cast(null as varchar) as run_id,
+        cast(null as timestamp) as run_at,
+        source,
+        period_month,
+        'row_flagged:' || rule as check_name,
+        false as success,
+        cast(count(distinct source_row) + coalesce(sum(case when source_row is null then row_count end), 0) as double)
+            as observed_value,
+        'rows loaded and flagged (a warning: the publication is genuine, these rows disagree with its own rules) in '
+            || min(source_file)
+            || coalesce('; trusts touched: ' || string_agg(distinct org_code, ', ' order by org_code), '') as details
+    from {{ ref('int_quality__current_row_flags') }}
+    group by source, period_month, rule
+),
+
 mart_check_rows as (
     select
         run_id,
@@ -93,5 +110,7 @@ union all
 select * from rejection_rows
 union all
 select * from row_problem_rows
+union all
+select * from row_flag_rows
 union all
 select * from mart_check_rows

@@ -49,11 +49,24 @@ measured as (
         *,
         {{ rtt_cumulative('wait_bands') }} as wait_bands_cumulative
     from distributions
+),
+
+-- rows of the trust's month that a warning-severity file rule flagged (e.g. Part_2A above Part_2): the figures are
+-- served as published, and carry the flag so that a reader knows the publication disagrees with itself there
+flags as (
+    select
+        period_month,
+        org_code,
+        count(distinct source_file || ':' || source_row) as flagged_rows,
+        string_agg(distinct rule, ', ' order by rule) as flagged_rules
+    from {{ ref('int_quality__current_row_flags') }}
+    where source = 'rtt' and source_row is not null
+    group by period_month, org_code
 )
 
 select
-    period_month,
-    org_code,
+    measured.period_month,
+    measured.org_code,
     treatment_function_code,
     treatment_function_name,
     band_layout,
@@ -66,5 +79,10 @@ select
     admitted_clock_stops,
     non_admitted_clock_stops,
     wait_bands,
+    coalesce(flags.flagged_rows, 0) as flagged_rows,
+    flags.flagged_rules,
     {{ month_source_version('upstream_version') }} as source_version
 from measured
+left join flags
+    on measured.period_month = flags.period_month
+    and measured.org_code = flags.org_code
