@@ -98,7 +98,14 @@ def _print_summary(summary, reports: Path | None = None, collaboratives: int = 0
     if reports is not None:
         print(f"Benefits reports for the board ({collaboratives} collaboratives): {reports}")
     if summary.data_docs:
-        print(f"GX Data Docs (every suite, and this run's mart checks): {summary.data_docs}")
+        from orchestration.data_docs_offline import is_offline
+
+        offline = (
+            "they work offline"
+            if is_offline(summary.data_docs.parent)
+            else "they load scripts and styles from the internet until `make data-docs-assets` has fetched them"
+        )
+        print(f"GX Data Docs (every suite, and this run's mart checks; {offline}): {summary.data_docs}")
     print(f"Build database (pipeline only): {summary.build_db}")
     print(f"Quarantine folder: {summary.quarantine_dir}")
     logs = [f"dbt's output {summary.dbt_log}"] if summary.dbt_log else []
