@@ -146,7 +146,8 @@ class LiveBars(Silent):
         if task is not None:
             self.progress.remove_task(task)
         mark, style = ("✗", "bold red") if phase.failed else ("✓", "green")
-        self._say(f"{mark} {phase.title}: {_ending(phase)}", style)
+        ending = _ending(phase) if phase.failed else f"{phase.outcome or 'done'} [{phase.seconds:.1f} s]"
+        self._say(f"{mark} {phase.title}: {ending}", style)
 
 
 def listener_for(out: TextIO, *, quiet: bool = False) -> Silent:

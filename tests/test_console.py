@@ -77,7 +77,7 @@ def test_live_bars_keep_the_ended_phase_and_notable_files_on_screen():
     with LiveBars(out) as listener, progress.listening(listener):
         _a_feed_phase()
     text = out.getvalue()
-    assert "✓ RTT waiting times (rtt): read, check and load files: done: 2 files" in text
+    assert "✓ RTT waiting times (rtt): read, check and load files: 2 files: 2 loaded" in text
     assert "rtt/b.csv  2024-05  loaded  99 rows  (2 flagged: part_2a_within_part_2)" in text
     assert "rtt/a.zip  2024-04  loaded" not in text  # a plain load only passes through the bar
 
