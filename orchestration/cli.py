@@ -223,48 +223,56 @@ def _report(args: argparse.Namespace) -> int:
     return 0
 
 
-def _month(text: str):
-    from datetime import date
-
-    try:
-        year, month = text.split("-")
-        return date(int(year), int(month), 1)
-    except ValueError as error:
-        raise argparse.ArgumentTypeError(f"{text!r} is not a month like 2026-09") from error
-
-
 def _pull(args: argparse.Namespace) -> int:
-    from datetime import date
+    """Read each publisher's pages, download what is new into the landing folder; exit 1 if anything failed."""
+    from orchestration.pull import SOURCES, pull_all
+    from orchestration.resources import PublishersResource
 
-    from orchestration.pull import PULL_SOURCES, pull_all
-
-    sources_dir = Path(args.sources_dir or os.environ.get("COLLAB_SOURCES_DIR") or DEFAULT_LANDING_DIR).resolve()
-    if args.months:
-        months = args.months
-    else:
-        # NHS England publishes a month about six weeks after it ends: look at the last six months.
-        today = date.today()
-        months = []
-        for back in range(1, 7):
-            index = today.year * 12 + today.month - 1 - back
-            months.append(date(index // 12, index % 12 + 1, 1))
-    unknown = sorted(set(args.source or []) - set(PULL_SOURCES))
-    if unknown:
+    sources = list(dict.fromkeys(args.source or SOURCES))
+    if args.index_url and len(sources) != 1:
         print(
-            f"collab-benefits pull: unknown source(s) {', '.join(unknown)}; known: {', '.join(PULL_SOURCES)}",
+            "collab-benefits pull: --index-url is the page of one publisher: give it with exactly one --source "
+            f"({', '.join(SOURCES)})",
             file=sys.stderr,
         )
         return 2
-    results = pull_all(sources_dir, sorted(months), sources=args.source or None)
-    failed = 0
+    if args.months is not None and args.months < 1:
+        print("collab-benefits pull: --months must be at least 1", file=sys.stderr)
+        return 2
+    sources_dir = Path(args.sources_dir or os.environ.get("COLLAB_SOURCES_DIR") or DEFAULT_LANDING_DIR).resolve()
+    if sources_dir == BUNDLED_SAMPLES_DIR.resolve():
+        print(
+            f"collab-benefits pull: {sources_dir} holds the bundled samples; pull into a landing folder of its own "
+            "(--sources-dir DIR)",
+            file=sys.stderr,
+        )
+        return 2
+    try:
+        publishers = PublishersResource()
+    except ValueError as error:  # a COLLAB_PULL_* variable that is not a number, say
+        print(f"collab-benefits pull: {error}", file=sys.stderr)
+        return 2
+    months = args.months or publishers.months
+    print(f"Landing folder: {sources_dir}; the newest {months} published months")
+    results = pull_all(
+        sources_dir, sources=sources, publishers=publishers, index_url=args.index_url, months=args.months
+    )
+    counts: dict[str, int] = {}
     for source, outcomes in results.items():
         for outcome in outcomes:
             print(f"{source}: {outcome.status}: {outcome.message}")
-            failed += outcome.status == "failed"
+            counts[outcome.status] = counts.get(outcome.status, 0) + 1
     print(
-        f"Landing folder: {sources_dir}. Load what was downloaded with: collab-benefits run --sources-dir {sources_dir}"
+        "Pulled: "
+        + (", ".join(f"{count} {status.replace('_', ' ')}" for status, count in sorted(counts.items())) or "nothing")
     )
-    return 1 if failed else 0
+    if counts.get("failed"):
+        print(
+            "Some files or pages failed (above: which, where and why); what did land is complete and checked.",
+            file=sys.stderr,
+        )
+    print(f"Load what landed with: collab-benefits run --sources-dir {sources_dir}")
+    return 1 if counts.get("failed") else 0
 
 
 def _bench(args: argparse.Namespace) -> int:
@@ -325,13 +333,27 @@ def build_parser() -> argparse.ArgumentParser:
     dashboards.set_defaults(handler=_dashboards)
     pull = commands.add_parser(
         "pull",
-        help="download new publications into the landing folder (DIR/<source>/), with conditional requests",
+        help="download the newest publications from the publishers' pages into the landing folder (DIR/<source>/)",
+        description=(
+            "Read each publisher's index page (RTT: NHS England's RTT area page and its financial-year pages; "
+            "out-of-area placements: the MHSDS monthly statistics publication and its monthly pages; ODS: etr.zip "
+            "and succ.zip), find each month's data files by the publisher's naming, and download the new ones "
+            "into DIR/rtt/, DIR/oap/ and DIR/ods/ with conditional requests. Pages come from COLLAB_PULL_INDEX_URL_"
+            "<SOURCE> (default: the real pages). Exit 1 if a file or a page failed (a page whose layout changed is "
+            "named), 2 on a usage error."
+        ),
     )
     pull.add_argument("--sources-dir", help="landing folder (default: COLLAB_SOURCES_DIR, else ./landing)")
+    pull.add_argument("--source", action="append", choices=["rtt", "oap", "ods"], help="only this source (repeatable)")
     pull.add_argument(
-        "--source", action="append", help="only this source (repeatable): rtt, oap, los_mh, los_acute, ods"
+        "--index-url",
+        help="read this page instead of the publisher's (a mirror of its index page); needs exactly one --source",
     )
-    pull.add_argument("--month", dest="months", action="append", type=_month, help="a month like 2026-09 (repeatable)")
+    pull.add_argument(
+        "--months",
+        type=int,
+        help="how many of the newest published months to keep current (default: COLLAB_PULL_MONTHS, else 13)",
+    )
     pull.set_defaults(handler=_pull)
     bench = commands.add_parser(
         "bench",

@@ -1,8 +1,13 @@
 """The one Dagster code location: every asset, check, job, schedule and sensor of the warehouse.
 
-``dagster dev -m orchestration.definitions`` shows the RTT partitions, the dbt models as assets, the file
-contract check and the serving database. ``build_definitions`` exists so the CLI and the tests can point the
-same graph at another sources folder or warehouse folder.
+``dagster dev -m orchestration.definitions`` shows the pull assets that download each published feed, the RTT
+partitions, the dbt models as assets, the file contract check and the serving database. ``build_definitions``
+exists so the CLI and the tests can point the same graph at another sources folder, warehouse folder or
+publisher.
+
+Unattended, the schedules keep the warehouse current: each published feed's schedule runs its pull asset and its
+raw asset in one run over the months the pull keeps current, and a successful load that changed something
+triggers the build and publish. The landing-folder sensor loads files dropped by hand.
 """
 
 import json
@@ -12,18 +17,21 @@ from dagster import (
     AssetKey,
     AssetSelection,
     AssetSpec,
+    DagsterEventType,
     DagsterRunStatus,
     Definitions,
     MaterializeResult,
     MetadataValue,
     RunRequest,
     ScheduleDefinition,
+    ScheduleEvaluationContext,
     SensorEvaluationContext,
     SkipReason,
     asset,
     define_asset_job,
     multi_asset,
     run_status_sensor,
+    schedule,
     sensor,
 )
 from dagster._core.storage.tags import ASSET_PARTITION_RANGE_END_TAG, ASSET_PARTITION_RANGE_START_TAG
@@ -32,10 +40,12 @@ from orchestration import progress
 from orchestration.analytics.marts import build_benefits_marts
 from orchestration.dbt import DBT_GLOBAL_FLAGS, WarehouseDbtResource, dbt_project, warehouse_dbt_models
 from orchestration.publish import publish_serving_database
+from orchestration.pull import landed_by_run
 from orchestration.quality import build_mart_checks
-from orchestration.resources import WarehouseResource
+from orchestration.resources import PublishersResource, WarehouseResource
 from orchestration.sources.assets import FEED_ASSETS, monthly_partitions
-from orchestration.sources.feeds import FEEDS
+from orchestration.sources.feeds import FEEDS, FEEDS_BY_NAME, Feed
+from orchestration.sources.pulls import PULL_ASSETS, pull_window
 
 SERVING_ASSET_KEY = ["serving", "database"]
 
@@ -147,26 +157,83 @@ build_and_publish_job = define_asset_job(
     ),
 )
 
-#: One schedule per feed, on its publisher's rhythm.
-feed_schedules = [
-    ScheduleDefinition(
+#: One job per published feed: download what is new from the publisher, then load it.
+pull_and_ingest_jobs = {
+    name: define_asset_job(
+        f"pull_and_ingest_{name}",
+        selection=AssetSelection.assets(PULL_ASSETS[name], FEED_ASSETS[name][0]),
+        description=(
+            f"Download new {FEEDS_BY_NAME[name].title} files from the publisher's pages into the landing folder, "
+            "then load the run's months into the raw layer and check their contract."
+        ),
+    )
+    for name in PULL_ASSETS
+}
+
+
+def _publication_schedule(feed: Feed) -> ScheduleDefinition:
+    """A feed's schedule, on its publisher's rhythm: pull and ingest when it is published, else look for files."""
+    if feed.name not in pull_and_ingest_jobs:
+        return ScheduleDefinition(
+            name=f"{feed.name}_publication",
+            cron_schedule=feed.cron_schedule,
+            job=ingest_feed_jobs[feed.name],
+            execution_timezone="Europe/London",
+            description=f"Look for new {feed.title} files in the landing folder: {feed.publication_rhythm}.",
+        )
+
+    @schedule(
         name=f"{feed.name}_publication",
         cron_schedule=feed.cron_schedule,
-        job=ingest_feed_jobs[feed.name],
+        job=pull_and_ingest_jobs[feed.name],
         execution_timezone="Europe/London",
-        description=f"Look for new {feed.title} files: {feed.publication_rhythm}.",
+        description=(
+            f"Download new {feed.title} files from the publisher and load them: {feed.publication_rhythm}. One run "
+            "over the months the pull keeps current (PublishersResource.months, plus the publication lag)."
+        ),
     )
-    for feed in FEEDS
-]
+    def publication(context: ScheduleEvaluationContext, publishers: PublishersResource) -> RunRequest:
+        first, last = pull_window(monthly_partitions, context.scheduled_execution_time, publishers.months)
+        return RunRequest(
+            tags={ASSET_PARTITION_RANGE_START_TAG: first.isoformat(), ASSET_PARTITION_RANGE_END_TAG: last.isoformat()}
+        )
+
+    return publication
+
+
+#: One schedule per feed, on its publisher's rhythm.
+feed_schedules = [_publication_schedule(feed) for feed in FEEDS]
+
+#: What a raw asset's materialization says when a file changed the warehouse (feed_asset's metadata).
+_CHANGING_ACTIONS = ("files_loaded", "files_replaced", "files_rejected")
+
+
+def _loaded_something(instance, run_id: str) -> bool:
+    """Whether a run loaded, replaced or rejected a file (a rejection is news for fct_data_quality too)."""
+    feed_keys = {AssetKey(list(feed.asset_key)) for feed in FEEDS}
+    for record in instance.all_logs(run_id, of_type=DagsterEventType.ASSET_MATERIALIZATION):
+        materialization = record.asset_materialization
+        if materialization is None or materialization.asset_key not in feed_keys:
+            continue
+        for name in _CHANGING_ACTIONS:
+            value = materialization.metadata.get(name)
+            if value is not None and getattr(value, "value", value):
+                return True
+    return False
 
 
 @run_status_sensor(
     run_status=DagsterRunStatus.SUCCESS,
-    monitored_jobs=[ingest_feeds_job, *ingest_feed_jobs.values()],
+    monitored_jobs=[ingest_feeds_job, *ingest_feed_jobs.values(), *pull_and_ingest_jobs.values()],
     request_job=build_and_publish_job,
-    description="Rebuild the marts and publish after new data has been loaded and has passed its contract.",
+    description=(
+        "Rebuild the marts and publish after new data has been loaded and has passed its contract (or a file was "
+        "rejected); a run that loaded nothing new (a scheduled pull with nothing published) rebuilds nothing."
+    ),
 )
 def build_after_ingest(context):
+    if not _loaded_something(context.instance, context.dagster_run.run_id):
+        return SkipReason(f"Run {context.dagster_run.run_id} loaded no new or revised file: nothing to rebuild.")
     return RunRequest(run_key=context.dagster_run.run_id)
 
 
@@ -175,7 +242,8 @@ def build_after_ingest(context):
     minimum_interval_seconds=60,
     description=(
         "Watches the landing folder (COLLAB_SOURCES_DIR, laid out as <feed>/<files>) and loads new or changed "
-        "files as one run over the months they cover."
+        "files dropped there (by hand, or by `collab-benefits pull`) as one run over the months they cover. Files a "
+        "scheduled pull run landed are left to that run, which loads them itself."
     ),
 )
 def landing_folder_sensor(context: SensorEvaluationContext, warehouse: WarehouseResource):
@@ -187,11 +255,12 @@ def landing_folder_sensor(context: SensorEvaluationContext, warehouse: Warehouse
         if not folder.is_dir():
             continue
         for path in sorted(folder.iterdir()):
-            if not path.is_file() or path.name.startswith("."):
+            # data files only: a pull's <file>.source.json sidecars and temporary files are not news
+            if not path.is_file() or path.name.startswith(".") or path.suffix.lower() not in (".csv", ".zip"):
                 continue
             stat = path.stat()
             current[str(path)] = f"{stat.st_mtime_ns}:{stat.st_size}"
-            if seen.get(str(path)) != current[str(path)]:
+            if seen.get(str(path)) != current[str(path)] and landed_by_run(path) is None:
                 changed_months += feed.months_in_folder(folder)
     if not changed_months:
         context.update_cursor(json.dumps(current))
@@ -204,15 +273,23 @@ def landing_folder_sensor(context: SensorEvaluationContext, warehouse: Warehouse
     )
 
 
-def build_definitions(warehouse: WarehouseResource | None = None) -> Definitions:
+def build_definitions(
+    warehouse: WarehouseResource | None = None, publishers: PublishersResource | None = None
+) -> Definitions:
     return Definitions(
-        assets=[*feed_assets, warehouse_dbt_models, benefits_marts, serving_database],
+        assets=[*PULL_ASSETS.values(), *feed_assets, warehouse_dbt_models, benefits_marts, serving_database],
         asset_checks=[*feed_checks, *mart_checks],
-        jobs=[ingest_feeds_job, *ingest_feed_jobs.values(), build_and_publish_job],
+        jobs=[
+            ingest_feeds_job,
+            *ingest_feed_jobs.values(),
+            *pull_and_ingest_jobs.values(),
+            build_and_publish_job,
+        ],
         schedules=feed_schedules,
         sensors=[build_after_ingest, landing_folder_sensor],
         resources={
             "warehouse": warehouse or WarehouseResource(),
+            "publishers": publishers or PublishersResource(),
             "dbt": WarehouseDbtResource(project_dir=dbt_project, global_config_flags=DBT_GLOBAL_FLAGS),
         },
     )

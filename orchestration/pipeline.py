@@ -13,7 +13,6 @@ from datetime import UTC, date, datetime
 from pathlib import Path
 
 import duckdb
-import pandas as pd
 from dagster import DagsterInstance
 from dagster._core.storage.tags import ASSET_PARTITION_RANGE_END_TAG, ASSET_PARTITION_RANGE_START_TAG
 
@@ -138,31 +137,21 @@ def _data_docs(result) -> Path | None:
 
 
 def reconcile_with_ods(folder: Path) -> list[str]:
-    """Compare the reference seeds with the ODS files in ``folder`` (etr, succ), when there are any.
+    """Compare the reference seeds with the ODS files in ``folder`` (etr, ect, succ), when there are any.
 
-    Discrepancies are reported for the programme office to fix in seeds/reference; they do not stop a run.
+    Discrepancies are reported for the programme office to fix in seeds/reference; they do not stop a run. A
+    malformed ODS file is reported the same way, naming its file, line and field.
     """
     from orchestration.raw import ContractError
     from orchestration.sources import ods
 
-    etr = (
-        next((p for p in sorted(folder.glob("etr.*")) if p.suffix in (".csv", ".zip")), None)
-        if folder.is_dir()
-        else None
-    )
-    if etr is None:
-        return []
-    succ = next((p for p in sorted(folder.glob("succ.*")) if p.suffix in (".csv", ".zip")), None)
     try:
-        organisations = ods.read_etr(etr)
-        successions = (
-            ods.read_successions(succ)
-            if succ
-            else pd.DataFrame({field.column: pd.Series(dtype=object) for field in ods.SUCC_FIELDS})
-        )
+        found = ods.read_ods_folder(folder)
     except ContractError as error:
-        return [f"{etr.name}: {violation}" for violation in error.violations] or [str(error)]
-    return ods.reconcile_reference(organisations, successions)
+        return [str(violation) for violation in error.violations] or [str(error)]
+    if found is None:
+        return []
+    return ods.reconcile_reference(found.organisations, found.successions)
 
 
 def _still_quarantined(con: duckdb.DuckDBPyConnection, sources_dir: Path, rejected_now: list[dict]) -> list[dict]:

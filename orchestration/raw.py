@@ -51,6 +51,10 @@ SEVERITIES: tuple[str, ...] = ("error", "warn")
 #: At most this many offending rows are listed per rule; the rest are counted, so a reason file stays readable.
 MAX_ROWS_PER_RULE = 20
 
+#: The first month the warehouse can hold (its first monthly partition): NHS England's RTT full extracts go back to
+#: April 2010 in this layout family, and the other feeds start later. Nothing before it can reach the warehouse.
+FIRST_MONTH = date(2010, 4, 1)
+
 _CHUNK = 1 << 20
 
 

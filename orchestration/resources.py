@@ -1,8 +1,10 @@
-"""Configuration in one typed place: where the sources are read from and where the warehouse is written.
+"""Configuration in one typed place: where the sources are read from, where the warehouse is written, and where
+each publisher lists its files.
 
-Both come from the environment with safe local defaults, so `dagster dev`, the CLI and the tests agree:
-``COLLAB_SOURCES_DIR`` (default: the bundled samples, ``seeds/samples``) and ``COLLAB_WAREHOUSE_DIR``
-(default: ``warehouse/`` in the repository).
+Everything comes from the environment with safe local defaults, so `dagster dev`, the CLI and the tests agree:
+``COLLAB_SOURCES_DIR`` (default: the bundled samples, ``seeds/samples``), ``COLLAB_WAREHOUSE_DIR`` (default:
+``warehouse/`` in the repository) and the ``COLLAB_PULL_*`` settings of :class:`PublishersResource` (default: the
+publishers' real pages).
 """
 
 from __future__ import annotations
@@ -101,3 +103,83 @@ class WarehouseResource(ConfigurableResource):
         # SET rather than connect(config=…): a second connection to the same file with another config is refused
         con.execute("set memory_limit = ?", [memory_limit or os.environ.get("COLLAB_DUCKDB_MEMORY_LIMIT", "2GB")])
         return con
+
+
+# --------------------------------------------------------------------------------------------------------------
+# The publishers' pages (``collab-benefits pull`` and the Dagster pull assets)
+
+#: NHS England's RTT area page: it links one page per financial year (``…/rtt-data-2026-27/``), which link each
+#: month's "Full CSV data file" in a dated upload folder.
+RTT_AREA_PAGE = "https://www.england.nhs.uk/statistics/statistical-work-areas/rtt-waiting-times/"
+#: The MHSDS monthly statistics publication: it links each month's publication page, which links the month's data
+#: files, the out-of-area placements file among them (``MHSDS Data_OAPs_AprPerf_2026.zip``).
+MHSDS_MONTHLY_INDEX = (
+    "https://digital.nhs.uk/data-and-information/publications/statistical/mental-health-services-monthly-statistics"
+)
+#: Where ODS keeps its current downloads (``etr.zip``: NHS trusts, ``succ.zip``: successions), at stable addresses.
+ODS_FILES_URL = "https://files.digital.nhs.uk/assets/ods/current"
+#: Thirteen months: a year of history plus the month a year ago, so revisions of last year's months are seen too.
+DEFAULT_PULL_MONTHS = 13
+
+
+def _env(name: str, default: str | None) -> str | None:
+    return os.environ.get(name) or default
+
+
+def _env_number(name: str, default: float, kind: type[int] | type[float]) -> float:
+    """A number from the environment; a value that is not one is an error naming the variable."""
+    text = os.environ.get(name)
+    if not text:
+        return default
+    try:
+        return kind(text)
+    except ValueError:
+        what = "a whole number" if kind is int else "a number"
+        raise ValueError(f"{name} must be {what}, not {text!r}") from None
+
+
+class PublishersResource(ConfigurableResource):
+    """Where each publisher lists its files, how many months to keep current, and how patiently to download.
+
+    Each field reads the environment (``COLLAB_PULL_INDEX_URL_RTT``, ``COLLAB_PULL_INDEX_URL_OAP``,
+    ``COLLAB_PULL_INDEX_URL_ODS``, ``COLLAB_PULL_ODS_FILES_URL``, ``COLLAB_PULL_MONTHS``, ``COLLAB_PULL_TIMEOUT``,
+    ``COLLAB_PULL_RETRIES``), defaulting to the publishers' real pages; an index URL can point at a mirror of the
+    page instead. ODS has no index page by default: its two files are fetched from ``ods_files_url`` directly.
+    """
+
+    rtt_index_url: str = Field(
+        default_factory=lambda: _env("COLLAB_PULL_INDEX_URL_RTT", RTT_AREA_PAGE),
+        description="NHS England's RTT area page (links the financial-year pages), or a mirror of it.",
+    )
+    oap_index_url: str = Field(
+        default_factory=lambda: _env("COLLAB_PULL_INDEX_URL_OAP", MHSDS_MONTHLY_INDEX),
+        description="The MHSDS monthly statistics publication index (links each month's page), or a mirror.",
+    )
+    ods_index_url: str | None = Field(
+        default_factory=lambda: _env("COLLAB_PULL_INDEX_URL_ODS", None),
+        description="A page linking etr.zip and succ.zip; unset: fetch them from ods_files_url directly.",
+    )
+    ods_files_url: str = Field(
+        default_factory=lambda: _env("COLLAB_PULL_ODS_FILES_URL", ODS_FILES_URL),
+        description="The folder that serves ODS's etr.zip and succ.zip.",
+    )
+    months: int = Field(
+        default_factory=lambda: _env_number("COLLAB_PULL_MONTHS", DEFAULT_PULL_MONTHS, int),
+        description="How many of the newest published months to keep current.",
+    )
+    timeout_seconds: float = Field(
+        default_factory=lambda: _env_number("COLLAB_PULL_TIMEOUT", 30.0, float),
+        description="Connect and read timeout of every request.",
+    )
+    retries: int = Field(
+        default_factory=lambda: _env_number("COLLAB_PULL_RETRIES", 3, int),
+        description="Retries of a failed request (server errors, timeouts, broken connections), with back-off.",
+    )
+    backoff_seconds: float = Field(default=0.5, description="Back-off factor between retries (0.5, 1, 2 s …).")
+
+    def index_url(self, source: str) -> str | None:
+        """The page ``source``'s files are found from (``None`` for ODS without an index page)."""
+        urls = {"rtt": self.rtt_index_url, "oap": self.oap_index_url, "ods": self.ods_index_url}
+        if source not in urls:
+            raise ValueError(f"no publisher is configured for {source!r}; expected one of {', '.join(urls)}")
+        return urls[source] or None

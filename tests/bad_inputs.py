@@ -128,9 +128,10 @@ class Expected:
 class BadInput:
     """One corpus file: what is wrong with it, where it was written, and what the run must do with it.
 
-    ``outcome`` is ``rejected`` (quarantined, nothing loaded) or ``flagged`` (loaded; the bad row is flagged and
-    left out of the measures). ``rules`` is every rule the file breaks (a duplicated detail row, say, also makes
-    its C_999 total disagree); ``expected`` is the violation that names the defect itself.
+    ``outcome`` is ``rejected`` (an error rule: quarantined, nothing loaded), ``flagged`` (loaded; the bad row is
+    flagged and left out of the measures) or ``warned`` (a warning rule: the genuine publication loads as published
+    and the row is flagged on the figures it touches). ``rules`` is every rule the file breaks (a duplicated detail
+    row, say, also makes its C_999 total disagree); ``expected`` is the violation that names the defect itself.
     """
 
     name: str
@@ -150,7 +151,7 @@ class BadInput:
 Writer = Callable[[Path, Path], BadInput]
 #: Every case's writer, by name (the test id).
 CASES: dict[str, Writer] = {}
-#: What the run must do with each case's file: ``rejected`` or ``flagged``.
+#: What the run must do with each case's file: ``rejected``, ``flagged`` or ``warned``.
 OUTCOMES: dict[str, str] = {}
 
 
@@ -282,7 +283,7 @@ def rtt_duplicate(samples: Path, sources: Path) -> BadInput:
     return _bad("rtt: duplicate key rows", "rtt", month, "a row delivered twice", "rejected", expected, path)
 
 
-@case("rtt: Part_2A greater than Part_2")
+@case("rtt: Part_2A greater than Part_2", outcome="warned")
 def rtt_part_2a(samples: Path, sources: Path) -> BadInput:
     month = date(2023, 7, 1)
     table = read_table(sample_path(samples, "rtt", month))
@@ -310,11 +311,18 @@ def rtt_part_2a(samples: Path, sources: Path) -> BadInput:
         f"Part_2A Total All {row[total]} exceeds Part_2 Total All {part_2[total]}",
     )
     return _bad(
-        "rtt: Part_2A greater than Part_2", "rtt", month, "DTA subset above the list", "rejected", expected, path
+        "rtt: Part_2A greater than Part_2",
+        "rtt",
+        month,
+        "DTA subset above the list",
+        "warned",
+        expected,
+        path,
+        org_code=row[table.column("Provider Org Code")],
     )
 
 
-@case("rtt: C_999 disagrees with the detail")
+@case("rtt: C_999 disagrees with the detail", outcome="warned")
 def rtt_c999(samples: Path, sources: Path) -> BadInput:
     month = date(2023, 8, 1)
     table = read_table(sample_path(samples, "rtt", month))
@@ -326,7 +334,14 @@ def rtt_c999(samples: Path, sources: Path) -> BadInput:
     path = write_bytes(sources / "rtt", table.name, table.to_bytes())
     expected = Expected("c999_equals_detail", table.line_of(index), "Gt 02 To 03 Weeks SUM 1", "add up to")
     return _bad(
-        "rtt: C_999 disagrees with the detail", "rtt", month, "total 3 above detail", "rejected", expected, path
+        "rtt: C_999 disagrees with the detail",
+        "rtt",
+        month,
+        "total 3 above detail",
+        "warned",
+        expected,
+        path,
+        org_code=row[table.column("Provider Org Code")],
     )
 
 

@@ -97,15 +97,28 @@ def corpus_run(bundled_samples, tmp_path_factory) -> CorpusRun:
     root = tmp_path_factory.mktemp("bad_inputs")
     sources, warehouse = root / "landing", root / "warehouse"
     write_landing_folder(bundled_samples, sources)
-    baseline_exit, baseline_output = _run_cli(sources, warehouse)
-    baseline_serving = root / "serving-baseline.duckdb"
-    shutil.copy2(warehouse / "serving.duckdb", baseline_serving)
-
+    # a landing folder the warehouse owns: rejected files are moved out of it (elsewhere they are copied)
+    patch = pytest.MonkeyPatch()
+    patch.setenv("COLLAB_QUARANTINE_MOVES_FILES", "1")
     cases = {case.name: case for case in write_corpus(bundled_samples, sources)}
     written = {name: case.path.read_bytes() for name, case in cases.items()}
     sha256 = {name: hashlib.sha256(data).hexdigest() for name, data in written.items()}
+    # The baseline holds the good files and the warned ones (genuine publications that load with rows flagged):
+    # the files that must be rejected are held back until the second run, which must then change nothing served.
+    aside = root / "held_back"
+    for case in cases.values():
+        if case.outcome != "warned":
+            (aside / case.feed).mkdir(parents=True, exist_ok=True)
+            shutil.move(case.path, aside / case.feed / case.path.name)
+    baseline_exit, baseline_output = _run_cli(sources, warehouse)
+    baseline_serving = root / "serving-baseline.duckdb"
+    shutil.copy2(warehouse / "serving.duckdb", baseline_serving)
+    for case in cases.values():
+        if case.outcome != "warned":
+            shutil.move(aside / case.feed / case.path.name, case.path)
     good_extra = write_good_extra(bundled_samples, sources)
     exit_code, output = _run_cli(sources, warehouse)
+    patch.undo()
     return CorpusRun(
         root,
         sources,
@@ -182,7 +195,7 @@ def _where(row: int | None, column: str | None) -> str:
 
 
 def _reason_rules(reason: str) -> set[str]:
-    return set(re.findall(r"^file: .*?, rule: ([a-z0-9_]+): ", reason, flags=re.MULTILINE))
+    return set(re.findall(r"^file: .*?, rule: ([a-z0-9_]+)(?: \(warning\))?: ", reason, flags=re.MULTILINE))
 
 
 # --------------------------------------------------------------------------------------------------------------
@@ -222,13 +235,41 @@ def test_the_other_files_still_load(corpus_run, bundled_samples):
 
 
 def test_rtt_and_out_of_area_marts_are_exactly_the_baseline(corpus_run):
-    """No good RTT or OAP file arrived, so every RTT and OAP figure served is the baseline's."""
-    for table in ("fct_rtt_provider_month", "fct_oap_provider_month"):
+    """No good RTT or OAP file arrived after the baseline, so every RTT and OAP figure served is the baseline's."""
+    for table in ("fct_rtt_provider_month", "fct_oap_provider_month", "fct_rtt_geography_month"):
         assert _rows(corpus_run.serving, table, "true") == _rows(corpus_run.baseline_serving, table, "true"), table
     freshness = "source in ('rtt', 'oap')"
     assert _rows(corpus_run.serving, "dim_source_freshness", freshness) == _rows(
         corpus_run.baseline_serving, "dim_source_freshness", freshness
     )
+
+
+@pytest.mark.parametrize("name", [name for name, outcome in OUTCOMES.items() if outcome == "warned"])
+def test_a_row_warning_is_named_loaded_as_published_and_flagged(corpus_run, name):
+    """A warning-severity rule (README "Severity policy"): the genuine publication loads, the row is named in the
+    run's warnings, counted in fct_data_quality and flagged on the trust-month it touches."""
+    case = corpus_run.cases[name]
+    expected = case.expected
+    output = corpus_run.baseline_output  # the run that loaded it names its rows; later runs find it loaded
+    assert f"  rtt {expected.rule}: 1 row(s) in {case.source_file}" in output, output
+    line = f"    {case.source_file}: {_where(expected.row, expected.column)}: "
+    assert any(text.startswith(line) and expected.message in text for text in output.splitlines()), output
+    assert case.path.exists()  # loaded: it stays where it was, and nothing is quarantined
+    assert not (corpus_run.warehouse / "quarantine" / case.feed / case.path.name).exists()
+    loads = "select source_file from raw_rtt.file_loads where is_current and period_month = ?"
+    assert _query(corpus_run.build, loads, [case.month]) == [(case.source_file,)]
+    assert _query(
+        corpus_run.serving,
+        "select observed_value from fct_data_quality where source = 'rtt' and period_month = ? and check_name = ?",
+        [case.month, f"row_flagged:{expected.rule}"],
+    ) == [(1.0,)]
+    flagged = _query(
+        corpus_run.serving,
+        "select org_code, flagged_rows, flagged_rules from fct_rtt_provider_month "
+        "where period_month = ? and treatment_function_code = 'ALL' and flagged_rows > 0",
+        [case.month],
+    )
+    assert flagged == [(case.facts["org_code"], 1, expected.rule)]
 
 
 def test_the_corpus_covers_every_defect_the_issue_lists():

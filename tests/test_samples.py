@@ -183,7 +183,7 @@ class TestEveryFile:
             if ids["Commissioner Org Code"] == "NONC":
                 assert ids["Commissioner Parent Org Code"] == "NONC"
             else:
-                assert re.fullmatch(r"Q[A-Z0-9]{2}", ids["Commissioner Parent Org Code"])
+                assert re.fullmatch(r"[A-Z0-9]{3}|[A-Z0-9]{5}", ids["Commissioner Parent Org Code"])
                 assert ids["Commissioner Org Name"].endswith(" - " + ids["Commissioner Org Code"])
                 commissioners[ids["Provider Org Code"]].add(ids["Commissioner Org Code"])
             functions.add(ids["Treatment Function Code"])
@@ -282,6 +282,29 @@ def test_extra_providers_leave_the_reference_trusts_unchanged():
     assert set(extended.loc[extra, "Provider Org Code"]) == {"RZ001", "RZ002", "RZ003"}
     reference = extended[~extra].reset_index(drop=True)
     assert reference.equals(plain)
+
+
+def test_commissioners_move_to_the_merged_icbs_in_april_2026():
+    """On 1 April 2026 twelve ICBs merged into six; the real April 2026 file gives each sub-ICB location its new ICB
+    (10Q Oxfordshire → S0E4D Thames Valley, 06K East and North Hertfordshire → S1Y5D Central East, out of the split
+    QM7), while the unmerged ICBs keep their codes."""
+
+    def parents(month: date) -> dict[str, tuple[str, str, str]]:
+        frame = generate_rtt_month(month, seed=SEED, providers=["RTH", "RGT", "RAL", "RR8"])
+        columns = ["Commissioner Org Code", "Commissioner Parent Org Code", "Commissioner Parent Name"]
+        named = frame[columns + ["Commissioner Org Name"]].drop_duplicates()
+        return {row[0]: (row[1], row[2], row[3]) for row in named.itertuples(index=False)}
+
+    march, april = parents(date(2026, 3, 1)), parents(date(2026, 4, 1))
+    assert march["10Q"][:2] == ("QU9", "NHS BUCKINGHAMSHIRE, OXFORDSHIRE AND BERKSHIRE WEST INTEGRATED CARE BOARD")
+    assert april["10Q"] == ("S0E4D", "NHS THAMES VALLEY INTEGRATED CARE BOARD", "NHS THAMES VALLEY ICB - 10Q")
+    assert (march["06K"][0], april["06K"][0]) == ("QM7", "S1Y5D")
+    assert (march["93C"][0], april["93C"][0]) == ("QMJ", "Z9B2Z")
+    assert (
+        march["15F"]
+        == april["15F"]
+        == ("QWO", "NHS WEST YORKSHIRE INTEGRATED CARE BOARD", "NHS WEST YORKSHIRE ICB - 15F")
+    )
 
 
 def test_unknown_provider_is_refused():

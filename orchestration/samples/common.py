@@ -116,6 +116,18 @@ def load_icbs(reference_dir: Path = REFERENCE_DIR) -> dict[str, Icb]:
 
 
 @lru_cache(maxsize=8)
+def load_icb_successions(reference_dir: Path = REFERENCE_DIR) -> tuple[Succession, ...]:
+    """``icb_successions.csv``: predecessor ICB, a successor (one row per successor of a split) and the date."""
+    path = Path(reference_dir) / "icb_successions.csv"
+    if not path.is_file():
+        return ()
+    return tuple(
+        Succession(row["predecessor_icb_code"], row["successor_icb_code"], date.fromisoformat(row["effective_date"]))
+        for row in _read_csv(path)
+    )
+
+
+@lru_cache(maxsize=8)
 def load_successions(reference_dir: Path = REFERENCE_DIR) -> tuple[Succession, ...]:
     """``successions.csv``: predecessor, successor and the date the successor takes over."""
     return tuple(
@@ -148,19 +160,9 @@ def region_name(region_code: str, reference_dir: Path = REFERENCE_DIR) -> str:
 # Sub-ICB locations (commissioners)
 # --------------------------------------------------------------------------------------------------------------
 
-#: ICBs that commission from the reference trusts but are not in ``icbs.csv`` (neighbours of its ICBs).
-EXTRA_ICBS: dict[str, Icb] = {
-    icb.code: icb
-    for icb in (
-        Icb("QT6", "NHS Cornwall and the Isles of Scilly Integrated Care Board", "Y58", "South West"),
-        Icb("QSL", "NHS Somerset Integrated Care Board", "Y58", "South West"),
-        Icb("QVV", "NHS Dorset Integrated Care Board", "Y58", "South West"),
-        Icb("QNC", "NHS Staffordshire and Stoke-on-Trent Integrated Care Board", "Y60", "Midlands"),
-        Icb("QM7", "NHS Hertfordshire and West Essex Integrated Care Board", "Y61", "East of England"),
-    )
-}
-
-#: Sub-ICB location codes per ICB, in the three- or five-character style of the published files.
+#: Sub-ICB location codes per ICB as they were from July 2022 to March 2026, in the three- or five-character style
+#: of the published files. From April 2026 a location's ICB follows ``icb_successions.csv`` (see
+#: :func:`sub_icb_parent`).
 SUB_ICB_LOCATIONS: dict[str, tuple[str, ...]] = {
     "QWO": ("15F", "36J", "02T", "03R", "X2C4Y"),
     "QOQ": ("42D", "03F", "02Y", "03H", "03K"),
@@ -187,16 +189,44 @@ SUB_ICB_LOCATIONS: dict[str, tuple[str, ...]] = {
     "QM7": ("06K", "06N"),
 }
 
-#: Sub-ICB location code → its ICB code.
+#: Sub-ICB location code → its ICB code (until March 2026).
 SUB_ICB_PARENT: dict[str, str] = {loc: icb for icb, locs in SUB_ICB_LOCATIONS.items() for loc in locs}
+
+#: Where the locations of a split ICB went, as the April 2026 RTT file shows: Hertfordshire and West Essex (QM7) was
+#: split between NHS Central East (S1Y5D) and NHS Essex (D7T5G); its two locations here are Hertfordshire's. An ICB
+#: with one successor needs no entry.
+SUB_ICB_SPLIT_SUCCESSORS: dict[str, str] = {"06K": "S1Y5D", "06N": "S1Y5D"}
 
 
 def icb(code: str, reference_dir: Path = REFERENCE_DIR) -> Icb:
-    """An ICB from ``icbs.csv`` or :data:`EXTRA_ICBS`."""
-    found = load_icbs(reference_dir).get(code) or EXTRA_ICBS.get(code)
+    """An ICB from ``icbs.csv``."""
+    found = load_icbs(reference_dir).get(code)
     if found is None:
         raise KeyError(f"unknown ICB code {code!r}")
     return found
+
+
+def sub_icb_parent(location_code: str, month: date | None = None, reference_dir: Path = REFERENCE_DIR) -> str:
+    """The ICB a sub-ICB location belongs to in ``month`` (``None``: as in :data:`SUB_ICB_PARENT`).
+
+    The ICB of :data:`SUB_ICB_PARENT` is followed through the successions of ``icb_successions.csv`` in effect by
+    ``month``; at a split, :data:`SUB_ICB_SPLIT_SUCCESSORS` says which successor took the location.
+    """
+    code = SUB_ICB_PARENT[location_code]
+    if month is None:
+        return code
+    successions = load_icb_successions(reference_dir)
+    for _ in range(len(successions) + 1):
+        successors = {s.successor for s in successions if s.predecessor == code and s.effective_date <= month}
+        if not successors:
+            return code
+        if len(successors) == 1:
+            code = successors.pop()
+        elif SUB_ICB_SPLIT_SUCCESSORS.get(location_code) in successors:
+            code = SUB_ICB_SPLIT_SUCCESSORS[location_code]
+        else:
+            raise KeyError(f"{code} was split between {', '.join(sorted(successors))}: which took {location_code}?")
+    raise ValueError(f"icb_successions.csv loops through {code}")
 
 
 def icb_short_name(icb_name: str) -> str:
@@ -204,9 +234,9 @@ def icb_short_name(icb_name: str) -> str:
     return icb_name.replace("Integrated Care Board", "ICB")
 
 
-def sub_icb_name(location_code: str, reference_dir: Path = REFERENCE_DIR) -> str:
-    """Sub-ICB location name as published since July 2022: ``NHS WEST YORKSHIRE ICB - 15F``."""
-    parent = icb(SUB_ICB_PARENT[location_code], reference_dir)
+def sub_icb_name(location_code: str, month: date | None = None, reference_dir: Path = REFERENCE_DIR) -> str:
+    """Sub-ICB location name as published since July 2022: ``NHS WEST YORKSHIRE ICB - 15F`` (its ICB in ``month``)."""
+    parent = icb(sub_icb_parent(location_code, month, reference_dir), reference_dir)
     return f"{icb_short_name(parent.name)} - {location_code}".upper()
 
 

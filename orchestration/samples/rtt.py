@@ -17,7 +17,8 @@ What a file holds, for every acute trust in ``organisations.csv`` open in the mo
   deterministic subset of the ``C_`` codes) plus the pre-summed ``C_999`` "Total" row;
 * the five part types. ``C_999`` equals the sum of the detail rows column by column; ``Part_2A`` ≤ ``Part_2``
   band by band; ``Total`` = sum of bands and ``Total All`` = ``Total`` + unknown clock starts for 1A/1B;
-  ``Total All`` = sum of bands for 2/2A; only ``Total All`` for 3. Zero counts are written as blank cells.
+  ``Total All`` = sum of bands for 2/2A; only ``Total All`` for 3. Zeros are written as the real file writes them
+  (``0``, blank where it leaves cells blank), and a row only where Total All is above 0.
 
 Randomness is keyed by ``(seed, "rtt", provider, month)`` (see :func:`orchestration.samples.common.rng_for`), so a
 month never depends on which other months, sources or providers are generated. From its merger date a successor
@@ -50,12 +51,12 @@ from orchestration.samples.common import (
     load_successions,
     month_start,
     months_since,
-    region_name,
     rng_for,
     seasonal_activity,
     seasonal_backlog,
     stable_hash,
     sub_icb_name,
+    sub_icb_parent,
     write_csv_file,
     write_zip,
 )
@@ -77,7 +78,6 @@ REVISED_MONTHS: tuple[date, ...] = (date(2025, 11, 1),)
 #: How many reference trusts' figures a revised file changes.
 REVISED_PROVIDER_COUNT = 3
 
-NON_ENGLISH_COMMISSIONER_NAME = "NON-ENGLISH COMMISSIONER"
 TOTAL_TREATMENT_FUNCTION_NAME = "Total"
 #: Synthetic providers added by ``extra_providers`` (benchmarks) are coded ``RZ001``, ``RZ002``, ...
 EXTRA_PROVIDER_PREFIX = "RZ"
@@ -402,12 +402,14 @@ def _up_down(rng: np.random.Generator, counts: np.ndarray, removable: np.ndarray
 # --------------------------------------------------------------------------------------------------------------
 
 
-def _commissioner_ids(code: str, reference_dir: Path) -> tuple[str, str, str, str]:
-    """(parent code, parent name, org code, org name) of a commissioner row."""
+def _commissioner_ids(code: str, month: date, reference_dir: Path) -> tuple[str, str, str, str]:
+    """(parent code, parent name, org code, org name) of a commissioner row in ``month``: from April 2026 the
+    parent is the merged ICB that took the location over."""
     if code == NON_ENGLISH_COMMISSIONER:
-        return (NON_ENGLISH_COMMISSIONER, NON_ENGLISH_COMMISSIONER_NAME, code, NON_ENGLISH_COMMISSIONER_NAME)
-    parent = icb(SUB_ICB_PARENT[code], reference_dir)
-    return parent.code, parent.name.upper(), code, sub_icb_name(code, reference_dir)
+        # as NHS England writes it (April 2026): no parent and no names, only the code
+        return ("", "", code, "")
+    parent = icb(sub_icb_parent(code, month, reference_dir), reference_dir)
+    return parent.code, parent.name.upper(), code, sub_icb_name(code, month, reference_dir)
 
 
 def _provider_month(
@@ -503,14 +505,18 @@ def _provider_month(
     }
 
     period = format_period(month) if long_layout else format_period(month).upper()
+    # Provider Parent Org Code is the trust's ICB in that month, as in the real files (April 2026: RTH → S0E4D,
+    # RPG → QKK): here the ICB of its main (first) commissioner, so the April 2026 mergers show up as they did.
+    host = next((code for code in commissioners if code in SUB_ICB_PARENT), None)
+    parent = icb(sub_icb_parent(host, month, reference_dir) if host else org.icb_code, reference_dir)
     provider_ids = (
         period,
-        org.region_code,
-        f"NHS ENGLAND {region_name(org.region_code, reference_dir)}".upper(),
+        parent.code,
+        parent.name.upper(),
         org.code,
         org.name.upper(),
     )
-    commissioner_ids = [_commissioner_ids(c, reference_dir) for c in commissioners]
+    commissioner_ids = [_commissioner_ids(c, month, reference_dir) for c in commissioners]
     order = sorted(
         range(len(commissioners)), key=lambda i: (commissioners[i] == NON_ENGLISH_COMMISSIONER, commissioner_ids[i])
     )
@@ -618,14 +624,33 @@ def _small_int_text() -> np.ndarray:
     return np.array([""] + [str(i) for i in range(1, _CELL_TEXT_LIMIT)], dtype=object)
 
 
-def _cell_text(values: np.ndarray) -> list[list[str]]:
-    """Counts → cell text row by row: zero is a blank cell, anything else its decimal digits."""
+def _cell_text(values: np.ndarray, blank: np.ndarray | None = None) -> list[list[str]]:
+    """Counts → cell text row by row: decimal digits, ``0`` for none, and a blank cell where ``blank`` says so
+    (a cell the layout leaves empty, or a zero its provider writes as nothing)."""
     if values.size and values.min() < 0:
         raise ValueError("negative count")
     cells = _small_int_text()[np.minimum(values, _CELL_TEXT_LIMIT - 1)]
     for i, j in zip(*np.nonzero(values >= _CELL_TEXT_LIMIT), strict=True):
         cells[i, j] = str(int(values[i, j]))
+    zero = values == 0
+    cells[zero] = "0"
+    if blank is not None:
+        cells[zero & blank] = ""
     return cells.tolist()
+
+
+def _blank_cells(ids: list[tuple[str, ...]], width: int) -> np.ndarray:
+    """Which zero cells NHS England's file leaves blank (checked on the April 2026 extract): every cell of Part_3
+    but Total All; Total and unknown clock starts of Part_2 and Part_2A; and, for about one provider in six, every
+    zero of its rows (most providers write ``0``)."""
+    parts = np.array([cells[9] for cells in ids], dtype=object)
+    providers = [cells[3] for cells in ids]
+    blank_writers = {code: stable_hash(SOURCE, "writes zeros blank", code) % 6 == 0 for code in set(providers)}
+    blank = np.zeros((len(ids), width), dtype=bool)
+    blank[parts == "Part_3", :-1] = True
+    blank[np.isin(parts, ["Part_2", "Part_2A"]), -3:-1] = True
+    blank[np.fromiter((blank_writers[code] for code in providers), dtype=bool, count=len(providers))] = True
+    return blank
 
 
 def rtt_month_csv(
@@ -637,7 +662,8 @@ def rtt_month_csv(
     extra_providers: int = 0,
     reference_dir: Path = REFERENCE_DIR,
 ) -> bytes:
-    """The month's CSV file exactly as written: UTF-8, header first, ``\\r\\n`` line endings, zeros blank."""
+    """The month's CSV file exactly as NHS England writes it: UTF-8, header first, ``\\r\\n`` line endings, a row
+    only where Total All is above 0, zeros written ``0`` except where the real file leaves them blank."""
     header, ids, values = _month_table(
         month,
         seed=seed,
@@ -646,7 +672,11 @@ def rtt_month_csv(
         extra_providers=extra_providers,
         reference_dir=reference_dir,
     )
-    return csv_bytes(header, (row_ids + tuple(row) for row_ids, row in zip(ids, _cell_text(values), strict=True)))
+    published = np.flatnonzero(values[:, -1] > 0) if len(values) else np.zeros(0, dtype=np.int64)
+    ids = [ids[i] for i in published]
+    values = values[published]
+    cells = _cell_text(values, _blank_cells(ids, values.shape[1]))
+    return csv_bytes(header, (row_ids + tuple(row) for row_ids, row in zip(ids, cells, strict=True)))
 
 
 def write_rtt_month(

@@ -30,15 +30,17 @@ from dagster._core.definitions.asset_checks.asset_checks_definition import Asset
 from orchestration import audit, progress, raw
 from orchestration.resources import WarehouseResource
 from orchestration.sources.feeds import FEEDS, Feed
+from orchestration.sources.pulls import pull_asset_key
 
 #: DuckDB's memory while files are loaded: appending a month needs little, and the files being read and checked
 #: take the rest; with dbt's 2 GB, DuckDB cached every block a 60-month backfill wrote and the ingest's peak grew
 #: past 3.8 GB (SPEC §12). ``COLLAB_INGEST_MEMORY_LIMIT`` overrides it.
 INGEST_MEMORY_LIMIT = os.environ.get("COLLAB_INGEST_MEMORY_LIMIT", "1GB")
 
-#: One partition per month of published data. NHS England's RTT full extracts go back to 2010 in this layout
-#: family; the other feeds start later and simply have no file for the early months.
-monthly_partitions = MonthlyPartitionsDefinition(start_date="2010-04-01", end_offset=0)
+#: One partition per month of published data, from :data:`orchestration.raw.FIRST_MONTH` (April 2010, where NHS
+#: England's RTT full extracts start in this layout family); the other feeds start later and simply have no file
+#: for the early months.
+monthly_partitions = MonthlyPartitionsDefinition(start_date=raw.FIRST_MONTH.isoformat(), end_offset=0)
 
 
 def _window(context: AssetExecutionContext):
@@ -52,6 +54,8 @@ def build_feed_asset(feed: Feed) -> tuple[AssetsDefinition, AssetChecksDefinitio
     @asset(
         key=AssetKey(list(feed.asset_key)),
         name=None,
+        # a feed with a publisher reads what its pull asset downloaded into the landing folder
+        deps=[pull_asset_key(feed)] if feed.pull_source else [],
         partitions_def=monthly_partitions,
         backfill_policy=BackfillPolicy.single_run(),
         group_name=feed.name,

@@ -34,6 +34,9 @@ class Feed:
     check_loaded_months: Callable[..., dict[date, list[ContractViolation]]]
     ensure_raw_tables: Callable[[duckdb.DuckDBPyConnection], None]
     suite: str
+    #: the publisher ``collab-benefits pull`` reads for this feed (orchestration/pull.py), or ``None`` for a feed
+    #: that is not published (patient-level extracts arrive in the landing folder by hand)
+    pull_source: str | None = None
 
     @property
     def key_string(self) -> str:
@@ -56,6 +59,7 @@ FEEDS: tuple[Feed, ...] = (
         check_loaded_months=rtt.check_loaded_months,
         ensure_raw_tables=rtt.ensure_raw_tables,
         suite="rtt_full_extract",
+        pull_source="rtt",
     ),
     Feed(
         name="oap",
@@ -72,6 +76,7 @@ FEEDS: tuple[Feed, ...] = (
         check_loaded_months=oap.check_loaded_months,
         ensure_raw_tables=oap.ensure_raw_tables,
         suite="oap_monthly_statistics",
+        pull_source="oap",
     ),
     Feed(
         name="los_mh",

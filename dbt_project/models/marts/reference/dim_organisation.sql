@@ -19,7 +19,8 @@ rtt_providers as (
     select
         provider_org_code as org_code,
         arg_max(provider_org_name, period_month) as org_name,
-        arg_max(provider_parent_org_code, period_month) as region_code
+        -- the provider's parent in the latest file is its ICB (NHS England's current layout)
+        arg_max(provider_parent_org_code, period_month) as icb_code
     from {{ ref('stg_rtt__full_extract') }}
     group by provider_org_code
 ),
@@ -45,13 +46,15 @@ organisations_only_in_feeds as (
         rtt_providers.org_code,
         rtt_providers.org_name,
         'not_in_reference' as org_type,
-        cast(null as varchar) as icb_code,
-        rtt_providers.region_code,
+        rtt_providers.icb_code,
+        provider_icbs.region_code,
         cast(null as date) as open_date,
         cast(null as date) as close_date,
         rtt_providers.org_code as current_org_code,
         false as is_in_reference
     from rtt_providers
+    left join icbs as provider_icbs
+        on rtt_providers.icb_code = provider_icbs.icb_code
     where rtt_providers.org_code not in (select org_code from organisations)
 ),
 
