@@ -10,7 +10,10 @@ SUPERSET_VENV := .venv-superset
 SUPERSET_INSTALLED := $(SUPERSET_VENV)/.installed
 WAREHOUSE_DIR ?= $(or $(COLLAB_WAREHOUSE_DIR),warehouse)
 
-.PHONY: run test test-faults samples bench dagster lint clean chromium dashboards .venv-superset
+# GX Data Docs' scripts, styles and fonts, from the npm registry (orchestration/data_docs_vendor.json), not committed
+VENDORED := vendor/data-docs/.manifest.json
+
+.PHONY: run test test-faults samples bench dagster lint clean chromium dashboards .venv-superset data-docs-assets
 
 $(INSTALLED): pyproject.toml
 	@test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
@@ -18,12 +21,20 @@ $(INSTALLED): pyproject.toml
 	$(BIN)/python -m pip install --quiet -e '.[dev]'
 	@touch $(INSTALLED)
 
+## data-docs-assets: Bootstrap, jQuery, Vega and Font Awesome for GX Data Docs, fetched with npm and checked against
+## their recorded integrity, so the Data Docs work without internet (without npm they load them from public CDNs)
+data-docs-assets: $(VENDORED)
+
+$(VENDORED): orchestration/data_docs_vendor.json | $(INSTALLED)
+	@$(BIN)/python -m orchestration.data_docs_offline fetch || \
+		echo "GX Data Docs will load their scripts and styles from the internet: install npm, then make data-docs-assets"
+
 ## run: the whole pipeline on the bundled samples (offline); prints where the serving database is
-run: $(INSTALLED)
+run: $(INSTALLED) $(VENDORED)
 	$(BIN)/collab-benefits run
 
 ## test: every test (pytest: unit, dbt, the whole pipeline on real files, reports and dashboards in Chromium)
-test: $(INSTALLED) chromium $(SUPERSET_INSTALLED)
+test: $(INSTALLED) chromium $(SUPERSET_INSTALLED) $(VENDORED)
 	$(BIN)/python -m pytest
 
 ## test-faults: readers during a publish, and runs killed in every phase then recovered (about 6 minutes)

@@ -48,7 +48,7 @@ def _by_file(problems: list[dict]) -> dict[tuple[str, str], list[dict]]:
     return grouped
 
 
-def _print_summary(summary) -> None:
+def _print_summary(summary, reports: Path | None = None, collaboratives: int = 0) -> None:
     print()
     if summary.rejected_files:
         print("Files that failed their contract and were quarantined (nothing from them reached the warehouse):")
@@ -85,6 +85,8 @@ def _print_summary(summary) -> None:
             print(f"  {problem}")
     for step in summary.failed_steps:
         print(f"Step failed: {step}")
+        for line in summary.step_problems.get(step, [])[: 4 * PRINTED_PER_FILE]:
+            print(f"  {line}")
     if summary.published:
         print(f"Published the serving database: {summary.serving_db}")
         print(
@@ -93,16 +95,29 @@ def _print_summary(summary) -> None:
         )
     else:
         print(f"Nothing was published; the serving database is unchanged: {summary.serving_db}")
+    if reports is not None:
+        print(f"Benefits reports for the board ({collaboratives} collaboratives): {reports}")
     if summary.data_docs:
-        print(f"GX Data Docs (every suite, and this run's mart checks): {summary.data_docs}")
+        from orchestration.data_docs_offline import is_offline
+
+        offline = (
+            "they work offline"
+            if is_offline(summary.data_docs.parent)
+            else "they load scripts and styles from the internet until `make data-docs-assets` has fetched them"
+        )
+        print(f"GX Data Docs (every suite, and this run's mart checks; {offline}): {summary.data_docs}")
     print(f"Build database (pipeline only): {summary.build_db}")
     print(f"Quarantine folder: {summary.quarantine_dir}")
+    logs = [f"dbt's output {summary.dbt_log}"] if summary.dbt_log else []
+    logs.append(f"Dagster's events {summary.dagster_log}")
+    logs.append(f"the pipeline's {summary.dagster_log.parent / 'pipeline.log'}")
+    print("Logs: " + ", ".join(logs))
     print("Explore assets, partitions and checks: .venv/bin/dagster dev -m orchestration.definitions")
 
 
 def _print_warnings(warnings: list[dict]) -> None:
     """Row-level warnings of genuine publications, grouped by rule: how many rows, in which files, the first few."""
-    print("Warnings: rows flagged in genuine publications, loaded all the same (fct_data_quality counts them):")
+    print("Warnings (rows flagged in genuine publications, loaded and counted in fct_data_quality):")
     by_rule: dict[tuple[str, str], list[dict]] = {}
     for warning in warnings:
         by_rule.setdefault((warning["source"], warning["rule"]), []).append(warning)
@@ -127,19 +142,28 @@ def _run(args: argparse.Namespace) -> int:
     if not sources_dir.is_dir():
         print(f"collab-benefits run: the sources folder {sources_dir} does not exist", file=sys.stderr)
         return 2
+    from orchestration import progress
+    from orchestration.console import listener_for, logging_to_files
     from orchestration.pipeline import run_pipeline
 
     print(f"Sources: {sources_dir} (layout <source>/<files>, e.g. rtt/*.zip)")
-    print(f"Warehouse: {warehouse_dir}")
-    summary = run_pipeline(sources_dir, warehouse_dir)
-    _print_summary(summary)
-    if summary.serving_db.exists():
-        from orchestration.report import write_all_reports
+    print(f"Warehouse: {warehouse_dir}", flush=True)
+    reports: list[Path] = []
+    with (
+        logging_to_files(warehouse_dir / "logs"),
+        listener_for(sys.stdout, quiet=args.quiet) as listener,
+        progress.listening(listener),
+    ):
+        summary = run_pipeline(sources_dir, warehouse_dir)
+        if summary.serving_db.exists():
+            from orchestration.report import write_all_reports
 
-        reports = write_all_reports(
-            summary.serving_db, warehouse_dir / "reports", synthetic_note=_synthetic(sources_dir)
-        )
-        print(f"Benefits reports for the board ({len(reports) - 1} collaboratives): {reports[-1]}")
+            with progress.phase("Board reports, one per collaborative") as phase:
+                reports = write_all_reports(
+                    summary.serving_db, warehouse_dir / "reports", synthetic_note=_synthetic(sources_dir)
+                )
+                phase.finish(f"{len(reports) - 1} reports and their index")
+    _print_summary(summary, reports[-1] if reports else None, len(reports) - 1)
     print(
         "Dashboards: `make dashboards` starts Superset with the Benefits tracker, Outcomes monitor, Evaluation and "
         "Data quality dashboards over this serving database; then open http://127.0.0.1:8088"
@@ -282,6 +306,12 @@ def build_parser() -> argparse.ArgumentParser:
     )
     run.add_argument("--sources-dir", help="folder laid out as DIR/rtt/... (default: the bundled samples)")
     run.add_argument("--warehouse-dir", help="where the build and serving databases go (default: ./warehouse)")
+    run.add_argument(
+        "--quiet",
+        action="store_true",
+        help="no progress, only the summary at the end (for CI and cron; without a terminal, or with CI set, "
+        "progress is plain lines anyway)",
+    )
     run.set_defaults(handler=_run)
     report = commands.add_parser(
         "report", help="write the benefits board report (self-contained HTML) per collaborative"

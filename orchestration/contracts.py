@@ -250,7 +250,8 @@ def build_data_docs(
     The site shows every suite found in ``suite_dirs`` (the rules, readable without the JSON) and this run's
     ``validations``: ``(batch name, validation result of run_suite)`` pairs, filed under ``run_name``. The site is
     rebuilt from scratch, so it always shows the latest run; the process's ephemeral GX context holds the results
-    only while the site is built.
+    only while the site is built. Its pages load their scripts, styles and fonts from ``static/vendor/`` in the site
+    (:mod:`orchestration.data_docs_offline`), so it works without internet.
     """
     import shutil
     from datetime import UTC, datetime
@@ -297,6 +298,10 @@ def build_data_docs(
         finally:
             for key in keys:
                 store.remove_key(key)
+    # GX's pages load Bootstrap, jQuery, Vega and Font Awesome from public CDNs: point them at local copies
+    from orchestration.data_docs_offline import localise
+
+    localise(site_dir)
     return site_dir / "index.html"
 
 

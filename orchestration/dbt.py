@@ -1,18 +1,23 @@
 """The dbt project as Dagster assets: every model, seed and test, with dbt sources keyed to the raw assets
 (source ``rtt.full_extract`` ↔ asset ``["rtt", "full_extract"]``) so lineage runs from file to mart."""
 
+import contextlib
 import hashlib
+import io
 import json
 import os
 import sys
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
 from functools import cached_property
 from importlib.metadata import version as installed_version
 from pathlib import Path
 
-from dagster import AssetExecutionContext
+from dagster import AssetExecutionContext, Failure, MetadataValue
 from dagster_dbt import DbtCliResource, DbtProject, dbt_assets
 from packaging.version import Version
 
+from orchestration import progress
 from orchestration.resources import DBT_PROJECT_DIR, WarehouseResource
 
 # dbt is installed beside this Python (the project's .venv); make it findable even when .venv is not activated.
@@ -75,10 +80,97 @@ def macros_fingerprint(folder: Path = DBT_PROJECT_DIR / "macros") -> str:
     return digest.hexdigest()
 
 
+#: dbt's global flags: no colour codes (its output goes to a log file, not a terminal) and a readable text debug
+#: log in the target folder (dagster-dbt asks dbt for JSON on stdout, which would otherwise set the file's format).
+DBT_GLOBAL_FLAGS = ["--no-use-colors", "--log-format-file", "debug"]
+
+#: At most this many of dbt's error lines reach the run's summary; the log has them all.
+MAX_PROBLEM_LINES = 20
+
+
+class _Tee(io.TextIOBase):
+    """Writes to the dbt log file and, when nobody shows the run's progress (``dagster dev``: its compute logs
+    capture stdout), to the console as before."""
+
+    def __init__(self, log_file, echo) -> None:
+        self._log_file, self._echo = log_file, echo
+
+    def write(self, text: str) -> int:
+        self._log_file.write(text)
+        if self._echo is not None:
+            self._echo.write(text)
+        return len(text)
+
+    def flush(self) -> None:
+        self._log_file.flush()
+        if self._echo is not None:
+            self._echo.flush()
+
+
+@dataclass
+class DbtBuildWatcher:
+    """Follows dbt's structured events (``--log-format json`` on stdout): advances the phase by node, keeps the
+    final counts (``Done. PASS=… ERROR=…``) and the lines that say what failed."""
+
+    phase: progress.Phase
+    problems: list[str] = field(default_factory=list)
+    stats: str = ""
+
+    def see(self, raw_event: dict) -> None:
+        info, data = raw_event.get("info", {}), raw_event.get("data", {})
+        name, message = info.get("name", ""), str(info.get("msg", ""))
+        if "index" in data and "total" in data:
+            if self.phase.total is None:
+                self.phase.set_total(int(data["total"]))
+            if name == "LogStartLine":
+                self.phase.busy_with(str(data.get("description") or message))
+            else:
+                self.phase.advance()
+        elif name == "StatsLine":
+            self.stats = message.removeprefix("Done. ").strip()
+        if info.get("level") == "error" and "index" not in data:  # per-node result lines repeat what follows
+            lines = [line.strip() for line in message.splitlines() if line.strip()]
+            self.problems.extend(("  " if name == "RunResultError" else "") + line for line in lines[:3])
+
+
 @dbt_assets(manifest=dbt_project.manifest_path, project=dbt_project)
 def warehouse_dbt_models(context: AssetExecutionContext, dbt: DbtCliResource, warehouse: WarehouseResource):
-    """Seeds, staging, attribution and marts, built and tested in the build database (dbt tests block publish)."""
+    """Seeds, staging, attribution and marts, built and tested in the build database (dbt tests block publish).
+
+    dbt's own output (every node and its status) goes to ``WAREHOUSE/logs/dbt.log``, not the console; a failed
+    build fails the step with dbt's error lines and the log's path."""
     # dbt reads the build database's path from its profile's env_var; the subprocess inherits os.environ.
     os.environ["COLLAB_BUILD_DB"] = str(warehouse.build_db_path)
     build = ["build", "--vars", json.dumps({"macros_fingerprint": macros_fingerprint()})]
-    yield from dbt.cli(build, context=context, target_path=warehouse.dbt_target_path).stream()
+    log_path = warehouse.dbt_log_path
+    log_path.parent.mkdir(parents=True, exist_ok=True)
+    with (
+        progress.phase("dbt build: seeds, models and their tests") as phase,
+        log_path.open("w", encoding="utf-8") as log_file,
+    ):
+        watcher = DbtBuildWatcher(phase)
+        log_file.write(f"# dbt build of Dagster run {context.run_id}, {datetime.now(UTC):%Y-%m-%d %H:%M:%S} UTC\n")
+        invocation = dbt.cli(build, context=context, target_path=warehouse.dbt_target_path, raise_on_error=False)
+        # dagster-dbt writes each event's message to sys.stdout as it streams: send them to the log instead
+        with contextlib.redirect_stdout(_Tee(log_file, None if progress.listened() else sys.stdout)):
+            for event in invocation.stream_raw_events():
+                watcher.see(event.raw_event)
+                yield from event.to_default_asset_events(
+                    manifest=invocation.manifest,
+                    dagster_dbt_translator=invocation.dagster_dbt_translator,
+                    context=context,
+                    target_path=invocation.target_path,
+                    project=invocation.project,
+                )
+        succeeded = invocation.is_successful()
+        phase.finish(watcher.stats or ("done" if succeeded else "failed"), failed=not succeeded)
+    if not succeeded:
+        problems = watcher.problems or [f"dbt exited with code {invocation.process.returncode}"]
+        raise Failure(
+            description=f"dbt build failed; dbt's output: {log_path}",
+            metadata={
+                "dbt_log": MetadataValue.path(str(log_path)),
+                "dbt_debug_log": MetadataValue.path(str(warehouse.dbt_target_path / "dbt.log")),
+                "problems": MetadataValue.json(problems[:MAX_PROBLEM_LINES]),
+            },
+        )

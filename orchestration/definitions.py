@@ -36,8 +36,9 @@ from dagster import (
 )
 from dagster._core.storage.tags import ASSET_PARTITION_RANGE_END_TAG, ASSET_PARTITION_RANGE_START_TAG
 
+from orchestration import progress
 from orchestration.analytics.marts import build_benefits_marts
-from orchestration.dbt import WarehouseDbtResource, dbt_project, warehouse_dbt_models
+from orchestration.dbt import DBT_GLOBAL_FLAGS, WarehouseDbtResource, dbt_project, warehouse_dbt_models
 from orchestration.publish import publish_serving_database
 from orchestration.pull import landed_by_run
 from orchestration.quality import build_mart_checks
@@ -74,11 +75,13 @@ BENEFITS_MARTS = {
 )
 def benefits_marts(context: AssetExecutionContext, warehouse: WarehouseResource):
     """Benefits tracking, SPC and evaluation (SPEC §7), computed from the dbt marts in the build database."""
-    con = warehouse.connect_build()
-    try:
-        written = build_benefits_marts(con)
-    finally:
-        con.close()
+    with progress.phase("Benefits marts: benefits tracking, SPC and evaluation") as phase:
+        con = warehouse.connect_build()
+        try:
+            written = build_benefits_marts(con)
+        finally:
+            con.close()
+        phase.finish(", ".join(f"{name} ({rows:,} rows)" for name, rows in written.items()))
     for name, rows in written.items():
         yield MaterializeResult(asset_key=AssetKey(["marts", name]), metadata={"rows": rows})
 
@@ -95,7 +98,11 @@ def benefits_marts(context: AssetExecutionContext, warehouse: WarehouseResource)
     ),
 )
 def serving_database(context: AssetExecutionContext, warehouse: WarehouseResource) -> MaterializeResult:
-    publication = publish_serving_database(warehouse.build_db_path, warehouse.serving_db_path, run_id=context.run_id)
+    with progress.phase("Publish the serving database") as phase:
+        publication = publish_serving_database(
+            warehouse.build_db_path, warehouse.serving_db_path, run_id=context.run_id
+        )
+        phase.finish(f"{len(publication.tables)} tables: {publication.serving_path}")
     return MaterializeResult(
         metadata={
             "path": MetadataValue.path(str(publication.serving_path)),
@@ -283,7 +290,7 @@ def build_definitions(
         resources={
             "warehouse": warehouse or WarehouseResource(),
             "publishers": publishers or PublishersResource(),
-            "dbt": WarehouseDbtResource(project_dir=dbt_project),
+            "dbt": WarehouseDbtResource(project_dir=dbt_project, global_config_flags=DBT_GLOBAL_FLAGS),
         },
     )
 

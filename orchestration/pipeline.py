@@ -7,8 +7,9 @@ range), then the build-and-publish job. Publishing happens only when every block
 
 from __future__ import annotations
 
+import logging
 from dataclasses import dataclass, field
-from datetime import date
+from datetime import UTC, date, datetime
 from pathlib import Path
 
 import duckdb
@@ -21,8 +22,9 @@ from orchestration.resources import WarehouseResource
 from orchestration.sources import los
 from orchestration.sources.feeds import FEEDS
 
-#: The CLI prints its own summary; Dagster's console logger says only what went wrong.
-QUIET_RUN_CONFIG = {"loggers": {"console": {"config": {"log_level": "WARNING"}}}}
+#: The CLI shows its own progress and summary: Dagster's console logger stays silent, and each run's events go
+#: to ``WAREHOUSE/logs/dagster.log`` instead (see :func:`write_dagster_log`).
+QUIET_RUN_CONFIG = {"loggers": {"console": {"config": {"log_level": "CRITICAL"}}}}
 
 
 @dataclass
@@ -50,6 +52,11 @@ class RunSummary:
     known_rejected: list[dict] = field(default_factory=list)
     #: what each failed check found (``asset:check`` → sentences), e.g. a mart's failed GX expectations
     check_problems: dict[str, list[str]] = field(default_factory=dict)
+    #: what each failed step said (step key → lines), e.g. dbt's failing models and tests
+    step_problems: dict[str, list[str]] = field(default_factory=dict)
+    #: the log files of the run: Dagster's events, dbt's output
+    dagster_log: Path | None = None
+    dbt_log: Path | None = None
     #: the run's GX Data Docs (index.html), when the mart checks built them
     data_docs: Path | None = None
     run_ids: list[str] = field(default_factory=list)
@@ -62,6 +69,44 @@ class RunSummary:
 
 def _failed_steps(result) -> list[str]:
     return [event.step_key for event in result.all_events if event.event_type_value == "STEP_FAILURE"]
+
+
+def _step_problems(result) -> dict[str, list[str]]:
+    """What each failed step said: a ``Failure``'s description and its ``problems`` metadata (dbt's error lines),
+    or the first line of the exception that ended it."""
+    problems = {}
+    for event in result.all_events:
+        if event.event_type_value != "STEP_FAILURE":
+            continue
+        failure = event.step_failure_data
+        user = failure.user_failure_data
+        if user is not None:
+            found = user.metadata.get("problems")
+            problems[event.step_key] = [user.description or "failed", *(found.value if found is not None else [])]
+        elif failure.error is not None:
+            message = failure.error.message.strip().splitlines()
+            problems[event.step_key] = [message[0] if message else failure.error.cls_name or "failed"]
+    return problems
+
+
+def write_dagster_log(instance: DagsterInstance, run_id: str, path: Path, *, append: bool) -> Path:
+    """Dagster's events of one run (what its console logger would have printed, and the debug events), one line
+    each, with any error's stack trace."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    with path.open("a" if append else "w", encoding="utf-8") as out:
+        for entry in instance.all_logs(run_id):
+            when = datetime.fromtimestamp(entry.timestamp, UTC).strftime("%Y-%m-%d %H:%M:%S")
+            level = logging.getLevelName(entry.level) if isinstance(entry.level, int) else str(entry.level)
+            event = entry.dagster_event.event_type_value if entry.dagster_event else "LOG"
+            out.write(f"{when} {level:<7} {entry.job_name} {entry.step_key or '-'} {event}: {entry.message}\n")
+            error = entry.error_info or (
+                entry.dagster_event.step_failure_data.error
+                if entry.dagster_event and entry.dagster_event.event_type_value == "STEP_FAILURE"
+                else None
+            )
+            if error is not None:
+                out.write("    " + error.to_string().replace("\n", "\n    ").rstrip() + "\n")
+    return path
 
 
 def _failed_checks(result) -> list[str]:
@@ -149,6 +194,7 @@ def run_pipeline(
         serving_db=warehouse.serving_db_path,
         build_db=warehouse.build_db_path,
         quarantine_dir=warehouse.quarantine_path,
+        dagster_log=warehouse.logs_path / "dagster.log",
     )
     summary.reference_discrepancies = reconcile_with_ods(warehouse.source_folder("ods"))
     defs = build_definitions(warehouse)
@@ -183,8 +229,10 @@ def run_pipeline(
             raise_on_error=False,
         )
         summary.run_ids.append(ingest.run_id)
+        write_dagster_log(instance, ingest.run_id, summary.dagster_log, append=False)
         summary.failed_checks += _failed_checks(ingest)
         summary.failed_steps += _failed_steps(ingest)
+        summary.step_problems.update(_step_problems(ingest))
         con = duckdb.connect(str(warehouse.build_db_path))
         try:
             summary.rejected_files = audit.rejections_for_run(con, ingest.run_id)
@@ -204,9 +252,13 @@ def run_pipeline(
         run_config=QUIET_RUN_CONFIG, instance=instance, raise_on_error=False
     )
     summary.run_ids.append(build.run_id)
+    write_dagster_log(instance, build.run_id, summary.dagster_log, append=bool(months))
     summary.failed_checks += _failed_checks(build)
     summary.check_problems.update(_check_problems(build))
     summary.failed_steps += _failed_steps(build)
+    summary.step_problems.update(_step_problems(build))
+    if warehouse.dbt_log_path.exists():
+        summary.dbt_log = warehouse.dbt_log_path
     summary.data_docs = _data_docs(build)
     if build.success:
         summary.published = True

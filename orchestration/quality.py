@@ -37,7 +37,7 @@ from dagster import (
     multi_asset_check,
 )
 
-from orchestration import audit
+from orchestration import audit, progress
 from orchestration.contracts import (
     EXPECTATIONS_DIR,
     ExpectationFailure,
@@ -238,7 +238,15 @@ def validate_marts(
     con: duckdb.DuckDBPyConnection, tables: Sequence[str] | None = None, *, today: date | None = None
 ) -> list[MartValidation]:
     """Validate every served mart (or ``tables``) of the build database."""
-    return [validate_mart(con, table, today=today) for table in (tables or served_marts(con))]
+    tables = list(tables or served_marts(con))
+    phase = progress.current()
+    phase.set_total(len(tables))
+    validations = []
+    for table in tables:
+        phase.busy_with(table)
+        validations.append(validate_mart(con, table, today=today))
+        phase.advance()
+    return validations
 
 
 def _result_rows(v: MartValidation) -> list[tuple[str, bool, float | None, str]]:
@@ -348,22 +356,34 @@ def _check_marts(
     """Validate the marts of ``keys``, record the results, build the Data Docs (in the ``last`` check step of a run,
     or in any step that failed, since nothing after it will), and yield one check result per mart."""
     run_id = context.op_execution_context.run_id
-    con = warehouse.connect_build()
-    try:
-        built = set(served_marts(con))
-        validations = validate_marts(con, [key.path[-1] for key in keys if key.path[-1] in built])
-        record_mart_checks(con, run_id, validations)
-    finally:
-        con.close()
-    docs = None
-    try:
-        save_validations(warehouse, run_id, validations)
-        if last or not all(v.passed for v in validations):
-            docs = build_run_data_docs(warehouse, run_id)
-            context.log.info(f"GX Data Docs: {docs}")
-    except Exception:  # documentation, not a gate: the checks above decide; say loudly that the docs are missing
-        log.exception("building the GX Data Docs failed")
-        context.log.error("Building the GX Data Docs failed; the mart checks ran and their results stand.")
+    names = ", ".join(key.path[-1] for key in keys) if len(keys) <= 4 else f"{len(keys)} marts"
+    with progress.phase(f"Mart checks (GX suites): {names}") as phase:
+        con = warehouse.connect_build()
+        try:
+            built = set(served_marts(con))
+            validations = validate_marts(con, [key.path[-1] for key in keys if key.path[-1] in built])
+            record_mart_checks(con, run_id, validations)
+        finally:
+            con.close()
+        docs = None
+        try:
+            save_validations(warehouse, run_id, validations)
+            if last or not all(v.passed for v in validations):
+                phase.busy_with("building the GX Data Docs")
+                docs = build_run_data_docs(warehouse, run_id)
+                context.log.info(f"GX Data Docs: {docs}")
+        except Exception:  # documentation, not a gate: the checks above decide; say loudly that the docs are missing
+            log.exception("building the GX Data Docs failed")
+            context.log.error("Building the GX Data Docs failed; the mart checks ran and their results stand.")
+        failed = [v.table for v in validations if not v.passed]
+        missing = len(keys) - len(validations)
+        phase.finish(
+            f"{len(validations) - len(failed)} of {len(keys)} marts passed"
+            + (f"; failed: {', '.join(failed)}" if failed else "")
+            + (f"; {missing} not built" if missing else "")
+            + ("; Data Docs built" if docs else ""),
+            failed=bool(failed or missing),
+        )
     by_table = {v.table: v for v in validations}
     for key in keys:
         found = by_table.get(key.path[-1])

@@ -33,6 +33,8 @@ import pandas as pd
 import pyarrow as pa
 import pyarrow.csv as pa_csv
 
+from orchestration import progress
+
 log = logging.getLogger(__name__)
 
 #: What a load attempt did. ``loaded``: first file for its month; ``replaced``: a revision replaced its month;
@@ -774,6 +776,8 @@ def ingest_files(
     """
     pending = [path for path in paths if in_window(month_in_name(path), window)]
     results = []
+    phase = progress.current()
+    phase.set_total(len(pending))
     with ThreadPoolExecutor(max_workers=1, thread_name_prefix=f"read-{source}") as reader:
         prepared: dict[int, Future] = {}
 
@@ -789,6 +793,7 @@ def ingest_files(
         for index, path in enumerate(pending):
             read_ahead(index)
             read_ahead(index + 1)
+            phase.busy_with(f"{path.name}: reading and checking")
             result = ingest_file(
                 con,
                 path,
@@ -804,7 +809,21 @@ def ingest_files(
                 prepared=prepared.pop(index, None),
             )
             if result is None:
+                phase.advance()
                 continue
+            flagged = warnings_of(result.violations) if result.action in ("loaded", "replaced") else []
+            phase.file_done(
+                progress.FileLine(
+                    source,
+                    result.file,
+                    result.period_month,
+                    result.action,
+                    result.rows,
+                    result.message,
+                    warnings=tuple(sorted({v.rule for v in flagged})),
+                    flagged_rows=sum(v.count for v in flagged),
+                )
+            )
             log.info(
                 "%s: %s (%s rows)%s",
                 result.file,
@@ -907,6 +926,7 @@ def ingest_file(
     if errors_of(violations):
         return reject(delivered.source_file, delivered.period_month, len(frame), violations)
     warnings = tuple(warnings_of(violations))  # a genuine publication with odd rows: loaded, rows flagged
+    progress.current().busy_with(f"{path.name}: loading")
     try:
         outcome = load(con, delivered, frame)
     except (duckdb.Error, OSError) as error:  # the warehouse failed, not the file: leave it for the next run

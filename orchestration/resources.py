@@ -66,7 +66,19 @@ class WarehouseResource(ConfigurableResource):
 
     @property
     def dbt_target_path(self) -> Path:
+        """dbt's artifacts (manifest, run_results.json) and its own debug log, ``dbt.log``."""
         return self.warehouse_path / "dbt_target"
+
+    @property
+    def logs_path(self) -> Path:
+        """What the tools said while the pipeline ran (dbt's output, Dagster's events, Python's log), kept out of
+        the console: ``dbt.log``, ``dagster.log``, ``pipeline.log``."""
+        return self.warehouse_path / "logs"
+
+    @property
+    def dbt_log_path(self) -> Path:
+        """dbt's console output of the latest build: every model, seed and test with its status and the errors."""
+        return self.logs_path / "dbt.log"
 
     def source_folder(self, source: str) -> Path:
         return self.sources_path / source

@@ -35,8 +35,10 @@ def test_a_source_with_no_files_is_not_an_error(tmp_path):
 
 @pytest.fixture(scope="module")
 def landing_run(tmp_path_factory):
-    """A sources folder with one good file and one with a negative count (an error: the file is quarantined; a
-    C_999 row that disagrees with its detail alone would only be a warning)."""
+    """A sources folder with one good file, one with a negative count (an error: the file is quarantined; a
+    C_999 row that disagrees with its detail alone would only be a warning), and a June file of another trust whose
+    Part_2A (8) exceeds its Part_2 (5): a genuine publication's odd row, a warning (README "Severity policy"), so
+    the file loads and the row is flagged."""
     root = tmp_path_factory.mktemp("landing")
     rtt = root / "sources" / "rtt"
     write_rtt_file(rtt, date(2024, 4, 1), [rtt_row("RR8", "15F", "Part_2", "C_100", {0: 10, 60: 3})])
@@ -45,8 +47,94 @@ def landing_run(tmp_path_factory):
     c999 = next(i for i, line in enumerate(lines) if ",C_100," in line and ",Part_2," in line)
     lines[c999] = lines[c999].replace(",12,", ",-12,", 1)
     bad.write_text("\r\n".join(lines) + "\r\n")
+    part_2a_above_part_2 = [
+        rtt_row("RCF", "15F", "Part_2", "C_100", {0: 5}),
+        rtt_row("RCF", "15F", "Part_2A", "C_100", {0: 8}),
+    ]
+    write_rtt_file(rtt, date(2024, 6, 1), part_2a_above_part_2, zipped=False)
     result = run_cli("run", "--sources-dir", str(root / "sources"), "--warehouse-dir", str(root / "wh"))
     return root, bad, c999 + 1, result
+
+
+def _warned_file(root: Path) -> tuple[Path, int]:
+    """The landing run's June file and the line of its Part_2A row."""
+    warned = next((root / "sources" / "rtt").glob("*June-2024*"))
+    return warned, 1 + next(i for i, text in enumerate(warned.read_text().splitlines()) if ",Part_2A," in text)
+
+
+def test_a_run_in_a_log_shows_each_phase_and_file_in_plain_lines(landing_run):
+    root, bad, _, result = landing_run
+    warned, _ = _warned_file(root)
+    assert result.returncode == 1, result.stdout + result.stderr  # the quarantined file
+    out = result.stdout
+    assert "\x1b" not in out + result.stderr, "escape codes in a log that is not a terminal"
+    assert "RTT waiting times (rtt): read, check and load files ..." in out
+    april = next((root / "sources" / "rtt").glob("*April*"))  # a zip: named with the CSV inside it
+    assert f"  rtt/{april.name}/{april.stem}.csv  2024-04  loaded  2 rows\n" in out
+    assert f"  rtt/{bad.name}  2024-05  rejected  " in out
+    # the C_100 row and its C_999 total are both flagged
+    assert f"  rtt/{warned.name}  2024-06  loaded  4 rows  (2 flagged: part_2a_within_part_2)\n" in out
+    assert "  done: 3 files: 2 loaded, 1 rejected" in out
+    for phase in ("dbt build: seeds, models and their tests ...", "Publish the serving database ..."):
+        assert phase in out
+    assert "  done: PASS=" in out  # dbt's own counts, one line
+
+
+def test_dbt_and_dagster_talk_to_log_files_not_the_console(landing_run):
+    root, _, _, result = landing_run
+    logs = root / "wh" / "logs"
+    assert " START sql " not in result.stdout and "Running with dbt" not in result.stdout
+    assert " - dagster - " not in result.stdout + result.stderr and "BetaWarning" not in result.stderr
+    dbt_log = (logs / "dbt.log").read_text()
+    assert "Running with dbt" in dbt_log and " START sql " in dbt_log and "Done. PASS=" in dbt_log
+    assert "\x1b" not in dbt_log
+    assert "STEP_SUCCESS" in (logs / "dagster.log").read_text()
+    assert (logs / "pipeline.log").exists()
+    assert f"Logs: dbt's output {logs / 'dbt.log'}, Dagster's events {logs / 'dagster.log'}" in result.stdout
+    assert len(result.stdout.splitlines()) < 80
+
+
+def test_warnings_are_grouped_by_rule_after_the_files(landing_run):
+    root, _, _, result = landing_run
+    warned, line = _warned_file(root)
+    out = result.stdout
+    heading = "Warnings (rows flagged in genuine publications, loaded and counted in fct_data_quality):"
+    assert out.index("Files that failed their contract and were quarantined") < out.index(heading)
+    assert f"  rtt part_2a_within_part_2: 2 row(s) in {warned.name}" in out
+    assert f"    {warned.name}: row {line}, column 'Total All': Part_2A Total All 8 exceeds Part_2 Total All 5" in out
+    con = duckdb.connect(str(root / "wh" / "serving.duckdb"), read_only=True)
+    try:
+        months = con.execute(
+            "select period_month from fct_rtt_provider_month where org_code = 'RCF' and treatment_function_code = 'ALL'"
+        ).fetchall()
+        flagged = con.execute(
+            "select observed_value from fct_data_quality where check_name = 'row_flagged:part_2a_within_part_2'"
+        ).fetchall()
+    finally:
+        con.close()
+    assert months == [(date(2024, 6, 1),)]  # loaded and published
+    assert flagged == [(2,)]
+
+
+def test_quiet_prints_only_the_summary_and_a_dbt_failure_names_its_log(tmp_path):
+    """dbt fails (a raw table of the wrong shape): the console shows dbt's failing lines and where its log is."""
+    (tmp_path / "sources" / "rtt").mkdir(parents=True)
+    warehouse = tmp_path / "wh"
+    warehouse.mkdir()
+    con = duckdb.connect(str(warehouse / "build.duckdb"))
+    con.execute("create schema raw_oap")
+    con.execute("create table raw_oap.monthly_statistics (x integer)")
+    con.close()
+    result = run_cli("run", "--quiet", "--sources-dir", str(tmp_path / "sources"), "--warehouse-dir", str(warehouse))
+    assert result.returncode == 1, result.stdout + result.stderr
+    out = result.stdout
+    assert " ..." not in out and "done:" not in out  # no progress
+    assert "Step failed: warehouse_dbt_models" in out
+    assert f"  dbt build failed; dbt's output: {warehouse / 'logs' / 'dbt.log'}" in out
+    assert "Failure in test source_not_null_oap_monthly_statistics_period_month" in out
+    assert 'Binder Error: Referenced column "period_month" not found' in out
+    assert "Nothing was published" in out
+    assert "Failure in test" in (warehouse / "logs" / "dbt.log").read_text()
 
 
 def test_a_bad_file_exits_1_and_says_file_row_column_and_rule(landing_run):
