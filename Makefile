@@ -26,6 +26,10 @@ $(INSTALLED): pyproject.toml
 data-docs-assets: $(VENDORED)
 
 $(VENDORED): orchestration/data_docs_vendor.json | $(INSTALLED)
+	@command -v npm >/dev/null 2>&1 || { \
+		echo "Installing Debian's npm package (fetches the Data Docs assets from the npm registry)"; \
+		SUDO=$$( [ "$$(id -u)" = 0 ] || echo sudo ); \
+		$$SUDO apt-get update -qq && DEBIAN_FRONTEND=noninteractive $$SUDO apt-get install -y -qq npm >/dev/null || true; }
 	@$(BIN)/python -m orchestration.data_docs_offline fetch || \
 		echo "GX Data Docs will load their scripts and styles from the internet: install npm, then make data-docs-assets"
 
