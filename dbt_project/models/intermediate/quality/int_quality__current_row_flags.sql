@@ -3,12 +3,7 @@
     revision keeps only its revision's flags. RTT rows also carry the trust they belong to (the provider mapped
     through successions), so the figures they touch can carry the flag.
 -#}
-{%- set feeds = [
-    ('rtt', source('rtt', 'file_loads')),
-    ('oap', source('oap', 'file_loads')),
-    ('los_mh', source('los_mh', 'file_loads')),
-    ('los_acute', source('los_acute', 'file_loads')),
-] %}
+{%- set feeds = feed_file_loads() %}
 with row_flags as (
     select * from {{ ref('stg_audit__row_flags') }}
 ),

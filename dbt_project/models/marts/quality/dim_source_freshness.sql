@@ -2,12 +2,7 @@
     One row per feed: the latest month it holds, when it was last loaded, how many months were replaced by a
     revision, and the share of its published values that are suppressed.
 -#}
-{%- set feeds = [
-    ('rtt', source('rtt', 'file_loads')),
-    ('oap', source('oap', 'file_loads')),
-    ('los_mh', source('los_mh', 'file_loads')),
-    ('los_acute', source('los_acute', 'file_loads')),
-] %}
+{%- set feeds = feed_file_loads() %}
 with loads as (
     {%- for name, relation in feeds %}
     select '{{ name }}' as source, period_month, action, is_current, loaded_at from {{ relation }}
