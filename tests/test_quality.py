@@ -4,6 +4,8 @@ from __future__ import annotations
 
 from datetime import date
 
+import duckdb
+
 
 def test_every_feed_has_its_freshness_revisions_and_suppression(serving):
     rows = {
@@ -18,13 +20,28 @@ def test_every_feed_has_its_freshness_revisions_and_suppression(serving):
     assert 0 < rows["oap"][2] < 1  # '*' cells exist and are counted
 
 
-def test_every_loaded_partition_has_a_passed_contract_check(serving):
+def test_every_loaded_partition_has_a_passed_contract_check(serving, bundled_run):
+    """One passed contract check per load: 69 months a feed, plus the RTT revision and the out-of-area placements
+    publications that replaced an earlier one of the same month (Performance over Provisional, Final, a _v2)."""
     checks = dict(
         serving.execute(
             "select source, count(*) from fct_data_quality where check_name = 'file_contract' and success group by 1"
         ).fetchall()
     )
-    assert checks == {"rtt": 70, "oap": 69, "los_mh": 69, "los_acute": 69}
+    build = duckdb.connect(str(bundled_run.build_db), read_only=True)
+    try:
+        loads = {
+            feed: build.execute(
+                f"select count(*) from raw_{feed}.file_loads where action in ('loaded', 'replaced')"
+            ).fetchone()[0]
+            for feed in ("rtt", "oap", "los_mh", "los_acute")
+        }
+        replaced_oap = build.execute("select count(*) from raw_oap.file_loads where action = 'replaced'").fetchone()[0]
+    finally:
+        build.close()
+    assert checks == loads
+    assert checks["rtt"] == 70 and checks["los_mh"] == checks["los_acute"] == 69
+    assert checks["oap"] == 69 + replaced_oap and replaced_oap > 0
 
 
 def test_rows_left_out_are_reported(serving):
