@@ -17,14 +17,6 @@ current_loads as (
     {%- endfor %}
 ),
 
-rtt_rows as (
-    select
-        source_file,
-        source_row,
-        provider_org_code
-    from {{ ref('stg_rtt__full_extract') }}
-),
-
 current_codes as (
     select * from {{ ref('int_organisations__current_code') }}
 ),
@@ -42,6 +34,16 @@ current_flags as (
         on row_flags.source = current_loads.source
         and row_flags.period_month = current_loads.period_month
         and row_flags.sha256 = current_loads.sha256
+),
+
+-- the flagged RTT rows' providers, reading only the months that have flags (not the whole raw layer)
+rtt_rows as (
+    select
+        source_file,
+        source_row,
+        provider_org_code
+    from {{ ref('stg_rtt__full_extract') }}
+    where period_month in (select period_month from current_flags where source = 'rtt')
 )
 
 select
