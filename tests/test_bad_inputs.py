@@ -379,6 +379,10 @@ def test_a_bad_file_is_named_quarantined_and_changes_nothing_served(corpus_run, 
         [case.feed, f"rejected_file:{expected.rule}", f"{case.source_file}:%"],
     )
     assert recorded and not any(success for success, _ in recorded)
+    if case.feed in ("los_mh", "los_acute"):
+        # a patient-level file's message can quote a spell's values: served are only file, row, column and rule
+        for _, details in recorded:
+            assert "values withheld: patient-level data" in details, details
 
 
 # --------------------------------------------------------------------------------------------------------------

@@ -15,15 +15,28 @@
     count(*) filter (where {{ los_days }} >= 21) as long_stay_discharges_21plus
 {%- endmacro %}
 
-{#- The same measures with disclosure control applied: fewer than 5 discharges suppresses the whole row. -#}
-{% macro los_disclosure_controlled() -%}
-    discharges < 5 as is_suppressed,
-    case when discharges >= 5 then discharges end as discharges,
-    case when discharges >= 5 then {{ suppress_small_count('bed_days') }} end as bed_days,
-    case when discharges >= 5 then mean_los_days end as mean_los_days,
-    case when discharges >= 5 then median_los_days end as median_los_days,
-    case when discharges >= 5 then {{ suppress_small_count('long_stay_discharges_21plus') }} end
-        as long_stay_discharges_21plus
+{#-
+    The same measures with disclosure control applied (macros/disclosure.sql: the HES rule in the acute setting,
+    the MHSDS rule in mental health): a suppressed number of discharges suppresses the whole row; the other
+    counts are rounded or suppressed on their own; a mean is shown only where its discharges and bed days are
+    (otherwise mean x discharges would give the bed days back), a median where its discharges are, the
+    percentage of long stays where its numerator is. Means, medians and percentages come from unrounded figures.
+-#}
+{% macro los_disclosure_controlled(setting='setting') -%}
+    {{ dc_is_hidden('discharges', setting) }} as is_suppressed,
+    {{ dc_count('discharges', setting) }} as discharges,
+    case when not {{ dc_is_hidden('discharges', setting) }} then {{ dc_count('bed_days', setting) }} end as bed_days,
+    case
+        when not {{ dc_is_hidden('discharges', setting) }} and not {{ dc_is_hidden('bed_days', setting) }}
+            then mean_los_days
+    end as mean_los_days,
+    case when not {{ dc_is_hidden('discharges', setting) }} then median_los_days end as median_los_days,
+    case when not {{ dc_is_hidden('discharges', setting) }} then {{ dc_count('long_stay_discharges_21plus', setting) }} end
+        as long_stay_discharges_21plus,
+    case
+        when not {{ dc_is_hidden('discharges', setting) }}
+            then {{ dc_percent('long_stay_discharges_21plus', 'discharges', setting) }}
+    end as long_stay_pct_21plus
 {%- endmacro %}
 
 {#- The los_* metrics of the catalogue as a list of structs, from disclosure-controlled measures. -#}
@@ -45,7 +58,7 @@
             metric_code: 'los_long_stay_pct_21plus',
             numerator: cast(long_stay_discharges_21plus as double),
             denominator: cast(discharges as double),
-            value: 100.0 * long_stay_discharges_21plus / nullif(discharges, 0)
+            value: cast(long_stay_pct_21plus as double)
         },
         {
             metric_code: 'los_bed_days',

@@ -835,8 +835,8 @@ from main.dim_source_freshness""",
     Dataset(
         name="dq_suppression",
         description="Values suppressed for disclosure control, by feed, trust and month: published "
-        "out-of-area placement counts marked '*', and length-of-stay trust-months with fewer than 5 "
-        "discharges. One row per feed, trust and month.",
+        "out-of-area placement counts marked '*', and length-of-stay trust-months suppressed by the "
+        "publisher's rule (acute, HES: 1 to 7 discharges; mental health, MHSDS: under 5). One row per feed, trust and month.",
         sql=_with(CTE_ICBS, CTE_TRUSTS)
         + """, suppression as (
     select
@@ -1400,7 +1400,8 @@ CHARTS: tuple[Chart, ...] = (
         key="quality_share_suppressed",
         title="Values suppressed",
         description="Share of trust-level values withheld for disclosure control in the period: published "
-        "counts marked '*' and length-of-stay trust-months with fewer than 5 discharges.",
+        "counts marked '*' and length-of-stay trust-months suppressed by the publisher's rule (HES: 1 to 7 "
+        "discharges; MHSDS: under 5).",
         dataset="dq_suppression",
         spec=c.big_number_total(
             metric_=M("100.0 * SUM(values_suppressed) / SUM(values_total)", "% of values suppressed"),
@@ -1413,7 +1414,8 @@ CHARTS: tuple[Chart, ...] = (
         key="quality_suppression",
         title="Suppressed values by month and feed",
         description="Values withheld for disclosure control: published out-of-area placement counts marked '*' "
-        "(never read as zero) and length-of-stay trust-months with fewer than 5 discharges.",
+        "(never read as zero) and length-of-stay trust-months suppressed by the publisher's rule (HES: 1 to 7 "
+        "discharges; MHSDS: under 5).",
         dataset="dq_suppression",
         spec=c.timeseries(
             "echarts_timeseries_bar",

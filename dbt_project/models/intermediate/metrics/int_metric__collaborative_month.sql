@@ -4,8 +4,10 @@
     - RTT: the members' week bands pooled (so the median is the median of the pooled waiting list);
     - out-of-area placements: the members' published counts added up; a suppressed member adds nothing and
       makes the total partial (fct_collaborative_metric_month flags it);
-    - lengths of stay: the members' discharged spells pooled, leaving out a member whose own month was
-      suppressed (so the total never reveals it by difference), with the same disclosure control.
+    - lengths of stay: counts are the sum of the members' served (rounded) figures over the members whose
+      figure is served; means, medians and percentages are computed from the unrounded spells of those same
+      members. A member whose figure is suppressed is left out (the collaborative row is then partial), so
+      the collaborative figure minus its members' shown figures is always 0: nothing suppressed comes back.
 -#}
 with members as (
     select * from {{ ref('int_collaborative_members__monthly') }}
@@ -79,51 +81,104 @@ oap_metrics as (
     from oap_totals
 ),
 
-reportable_members as (
+los_members as (
     select
         members.collaborative_code,
         members.membership_basis,
         members.period_month,
         members.org_code,
-        los_provider.setting
+        los_provider.setting,
+        los_provider.discharges,
+        los_provider.bed_days,
+        los_provider.mean_los_days,
+        los_provider.median_los_days,
+        los_provider.long_stay_discharges_21plus,
+        los_provider.long_stay_pct_21plus
     from members
     inner join los_provider
         on members.org_code = los_provider.org_code
         and members.period_month = los_provider.period_month
         and members.org_type = los_provider.setting
-    where not los_provider.is_suppressed
 ),
 
-los_measured as (
-    select
-        reportable_members.collaborative_code,
-        reportable_members.membership_basis,
-        reportable_members.period_month,
-        {{ los_measures('spells.los_days') }}
-    from reportable_members
-    inner join spells
-        on reportable_members.org_code = spells.org_code
-        and reportable_members.period_month = spells.discharge_month
-        and reportable_members.setting = spells.setting
-    group by reportable_members.collaborative_code, reportable_members.membership_basis, reportable_members.period_month
-),
-
-los_controlled as (
+-- Counts: the sum of the members' served (rounded) figures, over the members whose figure is served, so a
+-- collaborative's figure adds up to its members' and subtraction can never give a suppressed member back.
+los_counts as (
     select
         collaborative_code,
         membership_basis,
         period_month,
-        {{ los_disclosure_controlled() }}
-    from los_measured
+        sum(bed_days) as bed_days,
+        sum(bed_days) filter (where mean_los_days is not null) as mean_numerator,
+        sum(discharges) filter (where mean_los_days is not null) as mean_denominator,
+        sum(discharges) filter (where median_los_days is not null) as median_denominator,
+        sum(long_stay_discharges_21plus) filter (where long_stay_pct_21plus is not null) as long_stay_numerator,
+        sum(discharges) filter (where long_stay_pct_21plus is not null) as long_stay_denominator
+    from los_members
+    group by collaborative_code, membership_basis, period_month
+),
+
+-- Means, medians and percentages: from the unrounded spells of the same members (those whose own figure is shown).
+los_values as (
+    select
+        los_members.collaborative_code,
+        los_members.membership_basis,
+        los_members.period_month,
+        any_value(los_members.setting) as setting,
+        avg(spells.los_days) filter (where los_members.mean_los_days is not null) as mean_los_days,
+        quantile_cont(spells.los_days, 0.5) filter (where los_members.median_los_days is not null) as median_los_days,
+        count(*) filter (where los_members.long_stay_pct_21plus is not null and spells.los_days >= 21)
+            as long_stays,
+        count(*) filter (where los_members.long_stay_pct_21plus is not null) as long_stay_spells
+    from los_members
+    inner join spells
+        on los_members.org_code = spells.org_code
+        and los_members.period_month = spells.discharge_month
+        and los_members.setting = spells.setting
+    group by los_members.collaborative_code, los_members.membership_basis, los_members.period_month
 ),
 
 los_metrics as (
     select
-        collaborative_code,
-        membership_basis,
-        period_month,
-        unnest({{ los_metric_structs() }}) as metric
-    from los_controlled
+        los_counts.collaborative_code,
+        los_counts.membership_basis,
+        los_counts.period_month,
+        unnest([
+            {
+                metric_code: 'los_mean_days',
+                numerator: cast(los_counts.mean_numerator as double),
+                denominator: cast(los_counts.mean_denominator as double),
+                value: cast(los_values.mean_los_days as double)
+            },
+            {
+                metric_code: 'los_median_days',
+                numerator: cast(null as double),
+                denominator: cast(los_counts.median_denominator as double),
+                value: cast(los_values.median_los_days as double)
+            },
+            {
+                metric_code: 'los_long_stay_pct_21plus',
+                numerator: cast(los_counts.long_stay_numerator as double),
+                denominator: cast(los_counts.long_stay_denominator as double),
+                value: cast(
+                    round(
+                        100.0 * los_values.long_stays / nullif(los_values.long_stay_spells, 0),
+                        {{ dc_percent_decimals('los_values.setting') }}
+                    ) as double
+                )
+            },
+            {
+                metric_code: 'los_bed_days',
+                numerator: cast(los_counts.bed_days as double),
+                denominator: cast(null as double),
+                value: cast(los_counts.bed_days as double)
+            }
+        ]) as metric
+    from los_counts
+    left join los_values
+        on los_counts.collaborative_code = los_values.collaborative_code
+        and los_counts.membership_basis = los_values.membership_basis
+        and los_counts.period_month = los_values.period_month
 ),
 
 unioned as (

@@ -1,7 +1,8 @@
 {#-
     Lengths of stay per trust, setting and month of discharge, from patient-level spells, with disclosure
-    control: fewer than 5 discharges suppresses the row (NULL values, is_suppressed), and any other count
-    between 1 and 4 is suppressed on its own. No identifier leaves the build database.
+    control by the publisher's rule for the setting (macros/disclosure.sql, los_disclosure_controlled): a
+    suppressed number of discharges suppresses the row (NULL values, is_suppressed); other counts are rounded to
+    the nearest 5 or suppressed on their own. No identifier leaves the build database.
 -#}
 with spells as (
     select * from {{ ref('int_los__discharged_spells') }}

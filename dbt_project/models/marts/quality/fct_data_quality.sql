@@ -55,8 +55,15 @@ rejection_rows as (
         'rejected_file:' || rule as check_name,
         false as success,
         cast(count(*) as double) as observed_value,
-        source_file || ': ' || min(coalesce('row ' || source_row || ', ', '') || coalesce('column ' || source_column || ': ', '') || message)
-            || ' (quarantined to ' || min(quarantined_to) || ')' as details
+        -- a patient-level file's message can quote a spell's dates or identifiers: served here are only the
+        -- file, row, column and rule (the quarantine's reason file, beside the build database, has the rest)
+        source_file || ': ' || min(
+            coalesce('row ' || source_row || ', ', '') || coalesce('column ' || source_column || ': ', '')
+            || case
+                when source in {{ patient_level_sources() }} then 'broke rule ' || rule || ' (values withheld: patient-level data)'
+                else message
+            end
+        ) || ' (quarantined to ' || min(quarantined_to) || ')' as details
     from rejections
     group by run_id, source, source_file, period_month, rule
 ),
