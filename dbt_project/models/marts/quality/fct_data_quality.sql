@@ -5,8 +5,19 @@
     check. For the marts, the latest result of each (with the run that first found it): the mart checks run
     after this model is built, so orchestration/quality.py writes a changed result into the built table too.
 -#}
+{%- set feeds = feed_file_loads() %}
 with contract_checks as (
     select * from {{ ref('stg_audit__contract_checks') }}
+),
+
+-- which file each validated SHA-256 was (a month can have two files in one run: OAP's Provisional and Performance)
+file_names as (
+    {%- for name, relation in feeds %}
+    select distinct '{{ name }}' as source, sha256, source_file from {{ relation }}
+    {%- if not loop.last %}
+    union all
+    {%- endif %}
+    {%- endfor %}
 ),
 
 rejections as (
@@ -35,14 +46,19 @@ row_problems as (
 
 contract_rows as (
     select
-        run_id,
-        checked_at as run_at,
-        source,
-        period_month,
+        contract_checks.run_id,
+        contract_checks.checked_at as run_at,
+        contract_checks.source,
+        contract_checks.period_month,
         'file_contract' as check_name,
-        passed as success,
-        cast(violations as double) as observed_value,
-        'partition validated against expectations/ suite (file SHA-256 ' || left(sha256, 12) || '…)' as details
+        (
+            select min(file_names.source_file) from file_names
+            where file_names.source = contract_checks.source and file_names.sha256 = contract_checks.sha256
+        ) as source_file,
+        contract_checks.passed as success,
+        cast(contract_checks.violations as double) as observed_value,
+        'partition validated against expectations/ suite (file SHA-256 ' || left(contract_checks.sha256, 12) || '…)'
+            as details
     from contract_checks
 ),
 
@@ -53,6 +69,7 @@ rejection_rows as (
         source,
         period_month,
         'rejected_file:' || rule as check_name,
+        source_file,
         false as success,
         cast(count(*) as double) as observed_value,
         -- a patient-level file's message can quote a spell's dates or identifiers: served here are only the
@@ -75,6 +92,7 @@ row_problem_rows as (
         source,
         period_month,
         'row_left_out:' || row_problem as check_name,
+        min(source_file) as source_file,
         false as success,
         cast(count(*) as double) as observed_value,
         'rows loaded, flagged and left out of the measures in ' || min(source_file) as details
@@ -89,6 +107,7 @@ row_flag_rows as (
         source,
         period_month,
         'row_flagged:' || rule as check_name,
+        min(source_file) as source_file,
         false as success,
         cast(count(distinct source_row) + coalesce(sum(case when source_row is null then row_count end), 0) as double)
             as observed_value,
@@ -106,6 +125,7 @@ mart_check_rows as (
         mart as source,
         cast(null as date) as period_month,
         check_name,
+        cast(null as varchar) as source_file,
         success,
         observed_value,
         details
