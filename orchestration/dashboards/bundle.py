@@ -450,6 +450,11 @@ where outcome.membership_basis = 'as_was' and outcome.org_code = 'ALL'""",
     variation.upper_95,
     variation.lower_998,
     variation.upper_998,
+    variation.lower_998_unadjusted,
+    variation.upper_998_unadjusted,
+    variation.phi,
+    variation.tau2,
+    variation.dispersion_trusts,
     case variation.outlier_flag
         when 'above_998' then 'Above the 99.8% limit'
         when 'above_95' then 'Above the 95% limit'
@@ -483,6 +488,21 @@ left join trusts on trusts.org_code = variation.org_code""",
             _col("upper_95", "DOUBLE", "Upper 95% limit"),
             _col("lower_998", "DOUBLE", "Lower 99.8% limit"),
             _col("upper_998", "DOUBLE", "Upper 99.8% limit"),
+            _col(
+                "lower_998_unadjusted",
+                "DOUBLE",
+                "Lower 99.8% limit (unadjusted)",
+                "Binomial limit without the allowance for variation between trusts.",
+            ),
+            _col("upper_998_unadjusted", "DOUBLE", "Upper 99.8% limit (unadjusted)"),
+            _col(
+                "phi",
+                "DOUBLE",
+                "Dispersion ratio (φ)",
+                "Spread of all trusts of the type that month beyond chance (1 = none).",
+            ),
+            _col("tau2", "DOUBLE", "Between-trust variance (τ²)", "Added to each trust's variance to widen the limits."),
+            _col("dispersion_trusts", "BIGINT", "Trusts in the dispersion estimate"),
             _col("funnel_position", "VARCHAR", "Against the funnel limits"),
             _col("coefficient_of_variation", "DOUBLE", "Coefficient of variation", "Across members, that month."),
             _col("is_latest_month", "BOOLEAN", "Latest month"),
@@ -1152,8 +1172,9 @@ CHARTS: tuple[Chart, ...] = (
         key="outcome_member_funnel",
         title="Member funnel plot: waiting within 18 weeks, latest month",
         description="Each member trust's 18-week performance against the size of its waiting list, with its "
-        "collaborative's value and the 95% and 99.8% funnel limits at that size. A trust outside the 99.8% limits "
-        "differs by more than chance. For learning, not ranking.",
+        "collaborative's value and the 95% and 99.8% funnel limits at that size, widened for the variation between "
+        "all acute trusts that month beyond chance (over-dispersion, as FunnelPlotR and SHMI). A trust outside the "
+        "99.8% limits differs by more than chance and the usual spread between trusts. For learning, not ranking.",
         dataset="icb_member_variation",
         spec=c.timeseries(
             "echarts_timeseries_scatter",
