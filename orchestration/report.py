@@ -1147,6 +1147,8 @@ def _estimate_sentence(block: EvaluationBlock, row: dict[str, Any]) -> str:
         )
     if method == "did" and row["comparator_count"] is not None:
         context.append(f"against {_fmt_int(row['comparator_count'])} comparator trusts")
+        if row.get("inference") == "wild_cluster_bootstrap_webb_restricted":
+            context.append("(interval by wild cluster bootstrap, which holds with few trusts)")
     if context:
         sentence += ", from " + " ".join(context)
     sentence += "."
@@ -1370,7 +1372,7 @@ def _load_evaluation(reader: _Reader, code: str, metrics: dict[str, dict[str, An
     frame = reader.frame(
         "fct_evaluation",
         "select metric_code, method, estimate, std_error, ci_lower, ci_upper, p_value, pre_periods, post_periods, "
-        "comparator_count, pre_trend_p_value, note from fct_evaluation where collaborative_code = ? "
+        "comparator_count, pre_trend_p_value, note, inference from fct_evaluation where collaborative_code = ? "
         "order by metric_code",
         [code],
     )
@@ -1409,6 +1411,7 @@ def _load_evaluation(reader: _Reader, code: str, metrics: dict[str, dict[str, An
             "post_periods": _float(r["post_periods"]),
             "comparator_count": _float(r["comparator_count"]),
             "pre_trend_p_value": _float(r["pre_trend_p_value"]),
+            "inference": _text(r.get("inference")),
             "estimate_text": _fmt_number(estimate, decimals=decimals),
             "ci_text": (
                 f"{_fmt_number(low, decimals=decimals)} to {_fmt_number(high, decimals=decimals)}"

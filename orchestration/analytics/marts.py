@@ -96,6 +96,7 @@ SCHEMAS: dict[str, dict[str, str]] = {
         "pre_trend_p_value": "float64",
         "note": "object",
         "go_live_date": "datetime64[ns]",
+        "inference": "object",
     },
 }
 
@@ -329,6 +330,7 @@ def _estimate_row(collaborative: str, metric: str, go_live: date, estimate, esti
         "pre_trend_p_value": estimate.pre_trend_p_value,
         "note": estimate.note,
         "go_live_date": go_live,
+        "inference": estimate.inference,
     }
 
 

@@ -618,6 +618,13 @@ where geography.icb_basis = 'as_is'""",
     estimate.comparator_count,
     estimate.pre_trend_p_value,
     estimate.note,
+    case estimate.inference
+        when 'welch_t' then 'Welch t-test'
+        when 'newey_west_t' then 'Newey–West (HAC) t'
+        when 'cluster_robust_t' then 'Clustered t (few-cluster caution)'
+        when 'wild_cluster_bootstrap_webb_restricted' then 'Wild cluster bootstrap (Webb, restricted)'
+        else estimate.inference
+    end as inference,
     estimate.go_live_date
 from main.fct_evaluation as estimate
 inner join collaborative_icbs as ci on ci.collaborative_code = estimate.collaborative_code
@@ -641,6 +648,12 @@ inner join main.dim_metric as metric on metric.metric_code = estimate.metric_cod
             _col("comparator_count", "BIGINT", "Comparator trusts"),
             _col("pre_trend_p_value", "DOUBLE", "Pre-trend p-value", "Test of parallel trends before go-live (DiD)."),
             _col("note", "VARCHAR", "Note"),
+            _col(
+                "inference",
+                "VARCHAR",
+                "Inference",
+                "Where the interval and p-value come from; DiD uses a wild cluster bootstrap, which holds with few trusts.",
+            ),
             _col("go_live_date", "DATE", "Go-live"),
         ),
         audiences=(EVALUATOR,),
@@ -1277,6 +1290,7 @@ CHARTS: tuple[Chart, ...] = (
                 "post_periods",
                 "comparator_count",
                 "pre_trend_p_value",
+                "inference",
                 "go_live_date",
             ],
             sort_by=M("MIN(evaluated_series || method || estimate_type)", "Order"),
