@@ -25,7 +25,9 @@ def reference(numerators, denominators):
     phi = float(np.mean(np.clip(z, lz, uz) ** 2))
     count = len(z)
     w = 1 / s**2
-    tau2 = 0.0 if count * phi < count - 1 else max(0.0, (count * phi - (count - 1)) / (w.sum() - (w**2).sum() / w.sum()))
+    tau2 = (
+        0.0 if count * phi < count - 1 else max(0.0, (count * phi - (count - 1)) / (w.sum() - (w**2).sum() / w.sum()))
+    )
     return phi, tau2
 
 

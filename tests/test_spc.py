@@ -369,7 +369,9 @@ def test_empty_limits_never_flag_a_point_outside_them():
         varying = frame["value"].nunique() > 1
         assert not (varying and (frame["upl"] == frame["lpl"]).any()), values
         present = frame[frame["value"].notna()]
-        assert not (len(present) > 1 and ((present["value"] > present["upl"]) | (present["value"] < present["lpl"])).all())
+        assert not (
+            len(present) > 1 and ((present["value"] > present["upl"]) | (present["value"] < present["lpl"])).all()
+        )
 
 
 def test_a_group_with_every_point_outside_its_limits_gets_no_limits():

@@ -288,8 +288,8 @@ def spc_arrays(
 ) -> dict[str, np.ndarray | list]:
     """`spc`'s calculations as plain arrays, one entry per input value: ``value``, ``rebase_group``, the group
     columns of `COLUMNS` and ``is_trial_limits`` as NumPy arrays, ``special_cause_rule``,
-    ``special_cause_direction``, ``point_type`` and ``limits_note`` as lists. For callers that chart thousands of series (the
-    marts), where a DataFrame per series would cost more than the calculation."""
+    ``special_cause_direction``, ``point_type`` and ``limits_note`` as lists. For callers that chart thousands of
+    series (the marts), where a DataFrame per series would cost more than the calculation."""
     if improvement not in IMPROVEMENT_DIRECTIONS:
         raise ValueError(f"improvement must be one of {IMPROVEMENT_DIRECTIONS}, got {improvement!r}")
     y_all = np.array([_as_float(v) for v in values], dtype=float)

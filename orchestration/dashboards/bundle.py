@@ -501,7 +501,9 @@ left join trusts on trusts.org_code = variation.org_code""",
                 "Dispersion ratio (φ)",
                 "Spread of all trusts of the type that month beyond chance (1 = none).",
             ),
-            _col("tau2", "DOUBLE", "Between-trust variance (τ²)", "Added to each trust's variance to widen the limits."),
+            _col(
+                "tau2", "DOUBLE", "Between-trust variance (τ²)", "Added to each trust's variance to widen the limits."
+            ),
             _col("dispersion_trusts", "BIGINT", "Trusts in the dispersion estimate"),
             _col("funnel_position", "VARCHAR", "Against the funnel limits"),
             _col("coefficient_of_variation", "DOUBLE", "Coefficient of variation", "Across members, that month."),
@@ -652,7 +654,8 @@ inner join main.dim_metric as metric on metric.metric_code = estimate.metric_cod
                 "inference",
                 "VARCHAR",
                 "Inference",
-                "Where the interval and p-value come from; DiD uses a wild cluster bootstrap, which holds with few trusts.",
+                "Where the interval and p-value come from; DiD uses a wild cluster bootstrap, which holds with few "
+                "trusts.",
             ),
             _col("go_live_date", "DATE", "Go-live"),
         ),
