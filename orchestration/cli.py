@@ -371,7 +371,23 @@ def build_parser() -> argparse.ArgumentParser:
     bench.add_argument("--query-repeats", type=int, default=20, help="runs of each dashboard query (default: 20)")
     bench.add_argument("--out", help="folder for the files, warehouses and results (default: ./warehouse/bench)")
     bench.set_defaults(handler=_bench)
+    coverage = commands.add_parser(
+        "evaluate-coverage",
+        help="simulate panels shaped like ours with and without a planted effect and print, for each evaluation "
+        "method and number of treated trusts, the coverage of its 95%% interval, its rejection rate under no effect "
+        "and its mean interval width",
+    )
+    coverage.add_argument("--replications", type=int, default=500, help="per size and scenario (default: 500)")
+    coverage.add_argument("--seed", type=int, default=13, help="seed of the study (default: 13)")
+    coverage.add_argument("--jobs", type=int, help="worker processes (default: 2, or 1 on a single core)")
+    coverage.set_defaults(handler=_evaluate_coverage)
     return parser
+
+
+def _evaluate_coverage(args: argparse.Namespace) -> int:
+    from orchestration.analytics.coverage import main as coverage_main
+
+    return coverage_main(args.replications, args.seed, args.jobs)
 
 
 def main(argv: list[str] | None = None) -> int:

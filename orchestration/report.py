@@ -674,14 +674,25 @@ def funnel_chart(panel: VariationPanel) -> Markup:
         k95 = k95 or 1.959964 * fallback
         k998 = k998 or 3.090232 * fallback
     cap_low, cap_high = (0.0, 100.0) if panel.unit == "percent" else (-math.inf, math.inf)
+    # The mart's limits are adjusted for over-dispersion (issue 13): sin²(asin √p ± z √(1 / (4n) + τ²)). Draw
+    # that curve when the mart gives τ² (the members of one type share it); else the binomial shape k / √n.
+    tau2_values = sorted(m["tau2"] for m in members if m.get("tau2") is not None)
+    tau2 = tau2_values[len(tau2_values) // 2] if tau2_values else None
+    arcsine = tau2 is not None and panel.unit == "percent" and centre is not None and 0 <= centre <= 100
+
+    def limit(k: float, z: float, n: float, sign: int) -> float:
+        if arcsine:
+            theta = math.asin(math.sqrt(centre / 100)) + sign * z * math.sqrt(1 / (4 * n) + tau2)
+            return 100 * math.sin(min(max(theta, 0.0), math.pi / 2)) ** 2
+        return min(cap_high, max(cap_low, centre + sign * k / math.sqrt(n)))
 
     curve_values: list[float] = [m["value"] for m in members]
     if centre is not None:
         curve_values.append(centre)
-        for k in (k95, k998):
+        for k, z in ((k95, 1.959964), (k998, 3.090232)):
             if k:
                 for n in (min(m["denominator"] for m in members) * 0.6, max_n):
-                    curve_values += [max(cap_low, centre - k / math.sqrt(n)), min(cap_high, centre + k / math.sqrt(n))]
+                    curve_values += [limit(k, z, n, -1), limit(k, z, n, 1)]
     low, high, ticks = _nice_domain(curve_values)
     if panel.unit == "percent":
         low, high = max(low, 0.0), min(high, 100.0)
@@ -705,7 +716,8 @@ def funnel_chart(panel: VariationPanel) -> Markup:
         height,
         f"Funnel plot: {panel.metric_name}, {_month(panel.period_month)}",
         f"Each member trust's {panel.metric_name.lower()} against its number of patients, with the collaborative's "
-        "value and 95% and 99.8% control limits.",
+        "value and 95% and 99.8% control limits, widened for the variation between trusts beyond chance "
+        "(over-dispersion).",
     )
     for tick in ticks:
         svg.line(left, y(tick), left + plot_w, y(tick), "#e8edee")
@@ -725,11 +737,11 @@ def funnel_chart(panel: VariationPanel) -> Markup:
     )
     if centre is not None:
         svg.add(f'<g clip-path="url(#{clip})">')
-        for k, dash, colour in ((k998, "", "#555f66"), (k95, "6 4", "#555f66")):
+        for k, z, dash, colour in ((k998, 3.090232, "", "#555f66"), (k95, 1.959964, "6 4", "#555f66")):
             if not k:
                 continue
             for sign in (1, -1):
-                points = [(x(n), y(min(cap_high, max(cap_low, centre + sign * k / math.sqrt(n))))) for n in samples]
+                points = [(x(n), y(limit(k, z, n, sign))) for n in samples]
                 svg.polyline(points, colour, 1.3, dash)
         svg.add("</g>")
         svg.line(left, y(centre), left + plot_w, y(centre), NHS_BLUE, 1.6)
@@ -1135,6 +1147,8 @@ def _estimate_sentence(block: EvaluationBlock, row: dict[str, Any]) -> str:
         )
     if method == "did" and row["comparator_count"] is not None:
         context.append(f"against {_fmt_int(row['comparator_count'])} comparator trusts")
+        if row.get("inference") == "wild_cluster_bootstrap_webb_restricted":
+            context.append("(interval by wild cluster bootstrap, which holds with few trusts)")
     if context:
         sentence += ", from " + " ".join(context)
     sentence += "."
@@ -1294,7 +1308,7 @@ def _load_variation(
         "with latest as (select metric_code, max(period_month) as period_month from fct_variation "
         "where collaborative_code = ? and value is not null and list_contains(?, metric_code) group by metric_code) "
         "select v.metric_code, v.period_month, v.org_code, v.value, v.denominator, v.collaborative_value, v.lower_95, "
-        "v.upper_95, v.lower_998, v.upper_998, v.outlier_flag, v.coefficient_of_variation "
+        "v.upper_95, v.lower_998, v.upper_998, v.outlier_flag, v.coefficient_of_variation, v.tau2, v.phi "
         "from fct_variation v join latest using (metric_code, period_month) where v.collaborative_code = ?",
         [code, metric_codes, code],
     )
@@ -1318,6 +1332,8 @@ def _load_variation(
                     "upper_95": _float(r["upper_95"]),
                     "lower_998": _float(r["lower_998"]),
                     "upper_998": _float(r["upper_998"]),
+                    "tau2": _float(r.get("tau2")),
+                    "phi": _float(r.get("phi")),
                     "position": OUTLIER_WORDS.get(r.get("outlier_flag") or "", "No funnel limits"),
                 }
             )
@@ -1356,7 +1372,7 @@ def _load_evaluation(reader: _Reader, code: str, metrics: dict[str, dict[str, An
     frame = reader.frame(
         "fct_evaluation",
         "select metric_code, method, estimate, std_error, ci_lower, ci_upper, p_value, pre_periods, post_periods, "
-        "comparator_count, pre_trend_p_value, note from fct_evaluation where collaborative_code = ? "
+        "comparator_count, pre_trend_p_value, note, inference from fct_evaluation where collaborative_code = ? "
         "order by metric_code",
         [code],
     )
@@ -1395,6 +1411,7 @@ def _load_evaluation(reader: _Reader, code: str, metrics: dict[str, dict[str, An
             "post_periods": _float(r["post_periods"]),
             "comparator_count": _float(r["comparator_count"]),
             "pre_trend_p_value": _float(r["pre_trend_p_value"]),
+            "inference": _text(r.get("inference")),
             "estimate_text": _fmt_number(estimate, decimals=decimals),
             "ci_text": (
                 f"{_fmt_number(low, decimals=decimals)} to {_fmt_number(high, decimals=decimals)}"

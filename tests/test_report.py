@@ -196,15 +196,20 @@ def _frames() -> dict[str, pd.DataFrame]:
             "coefficient_of_variation",
         ],
     )  # fmt: skip
+    # binomial limits, no over-dispersion estimate (τ² unknown): the funnel is drawn as k / √n from the limits
+    variation = variation.assign(phi=None, tau2=None).astype({"phi": "float64", "tau2": "float64"})
     evaluation = pd.DataFrame(
         [
-            (CODE, "oap_inappropriate_bed_days", "did", -31.0, 7.1, -45.0, -17.0, 0.0004, 12, 12, 9, 0.42, None),
-            (CODE, "oap_inappropriate_bed_days", "its", -85.0, 30.0, -143.8, -26.2, 0.006, 24, 21, None, None, "level"),
-            (CODE, "oap_inappropriate_bed_days", "its", -4.0, 3.0, -9.9, 1.9, 0.19, 24, 21, None, None, "slope"),
+            (CODE, "oap_inappropriate_bed_days", "did", -31.0, 7.1, -45.0, -17.0, 0.0004, 12, 12, 9, 0.42, None,
+             "wild_cluster_bootstrap_webb_restricted"),
+            (CODE, "oap_inappropriate_bed_days", "its", -85.0, 30.0, -143.8, -26.2, 0.006, 24, 21, None, None, "level",
+             "newey_west_t"),
+            (CODE, "oap_inappropriate_bed_days", "its", -4.0, 3.0, -9.9, 1.9, 0.19, 24, 21, None, None, "slope",
+             "newey_west_t"),
         ],
         columns=[
             "collaborative_code", "metric_code", "method", "estimate", "std_error", "ci_lower", "ci_upper",
-            "p_value", "pre_periods", "post_periods", "comparator_count", "pre_trend_p_value", "note",
+            "p_value", "pre_periods", "post_periods", "comparator_count", "pre_trend_p_value", "note", "inference",
         ],
     )  # fmt: skip
     metric_month = []

@@ -289,3 +289,104 @@ def test_build_spc_charts_each_series_on_its_own_and_tolerates_no_data():
     assert chart.loc[(chart["org_code"] == "ORG2") & (chart["value"] == 40.0), "point_type"].item() == (
         "special_cause_concern"
     )
+
+
+# --- guards when the moving ranges give no usable spread (issue 13) ------------------------------------------
+
+
+def test_gaps_that_leave_only_equal_neighbours_give_empty_limits_not_ten_red_dots():
+    # The SLP / RQY case: values 5 and 10 with months missing between them; the only adjacent pair is 5, 5, so the
+    # AMR is 0 while the values vary. NHSRplotthedots' limits would be 6.0 and 6.0 with every point outside them.
+    values = [5, None, 10, None, 5, 5, None, 10, None, 5, None, 5, None, 10, None, 5]
+    frame = spc(values, improvement="decrease")
+    assert frame["upl"].isna().all() and frame["lpl"].isna().all()
+    assert frame["upper_near_limit"].isna().all() and frame["lower_near_limit"].isna().all()
+    assert set(frame["limits_note"]) == {"no_spread"}
+    present = frame[frame["value"].notna()]
+    assert "outside_limits" not in set(present["special_cause_rule"])
+    assert "two_of_three" not in set(present["special_cause_rule"])
+    assert set(present["point_type"]) == {"common_cause"}  # 8 points, no run of 7 on one side
+
+
+def test_screening_that_removes_every_spread_falls_back_to_the_unscreened_amr():
+    # The WYAAT / RXF case: a length of stay of 2 or 3 days, mostly equal neighbours. 20 points, one 3:
+    # MRs: eighteen 0s and two 1s, AMR = 2/19 = 0.10526; screen at 3.267 × 0.10526 = 0.3439 drops both 1s, so the
+    # screened AMR is 0 and NHSRplotthedots calls every point outside limits of width 0. Unscreened AMR kept:
+    # mean = (19 × 2 + 3) / 20 = 2.05, UPL = 2.05 + 2.66 × 2/19 = 2.33, LPL = 1.77: the single 3 is outside; the
+    # 2s sit inside the limits but below the mean in runs of 10 and 9, which the shift rule (no limits needed) flags.
+    values = [2] * 10 + [3] + [2] * 9
+    frame = spc(values, improvement="decrease")
+    assert set(frame["limits_note"]) == {"unscreened_amr"}
+    assert frame["average_moving_range"].iloc[0] == pytest.approx(2 / 19)
+    assert frame["upl"].iloc[0] == pytest.approx(2.05 + 2.66 * 2 / 19)
+    assert rules(frame) == ["shift"] * 10 + ["outside_limits"] + ["shift"] * 9
+    # Ten 2s then ten 3s: the unscreened AMR (1/19) still leaves every point outside 2.5 ± 0.14, so no limits;
+    # the step is a shift, which needs none.
+    step = spc([2] * 10 + [3] * 10, improvement="decrease")
+    assert set(step["limits_note"]) == {"every_point_outside"} and step["upl"].isna().all()
+    assert set(step["special_cause_rule"]) == {"shift"}
+    # Alternating values are no signal at all: 2, 3, 2, 2, 3, 3, ... has a positive screened AMR anyway.
+    mixed = [2, 2, 2, 3, 2, 2, 2, 2, 3, 2, 2, 2, 2, 2, 3, 2, 2, 2]
+    # MRs: six 1s, eleven 0s: AMR = 6/17 = 0.35294, screen 1.1531 keeps the 1s: no fallback needed.
+    chart = spc(mixed, improvement="decrease")
+    assert chart["limits_note"].isna().all()
+    assert chart["average_moving_range"].iloc[0] == pytest.approx(6 / 17)
+
+
+def test_screen_outliers_option_keeps_every_moving_range():
+    # SPIKE unscreened: AMR = 72 / 12 = 6, UPL = 12 + 2.66 × 6 = 27.96, so the spike of 36 is still outside.
+    frame = spc(SPIKE, improvement="increase", screen_outliers=False)
+    assert frame["average_moving_range"].iloc[0] == pytest.approx(6)
+    assert frame["upl"].iloc[0] == pytest.approx(27.96)
+    assert frame["lpl"].iloc[0] == pytest.approx(12 - 15.96)
+    assert rules(frame) == [None] * 6 + ["outside_limits"] + [None] * 6
+    assert frame["limits_note"].isna().all()
+
+
+def test_limits_notes_for_constant_and_single_point_groups():
+    flat = spc([4] * 8, improvement="increase")
+    assert set(flat["limits_note"]) == {"constant"} and rules(flat) == [None] * 8
+    single = spc([5.0], improvement="increase")
+    assert single["limits_note"].iloc[0] == "single_point"
+    # Rebased: the first group is normal, the second varies with no usable spread (gaps between equal pairs).
+    values = [10, 12, 10, 12, 10, 7, 7, None, 9, 9]
+    frame = spc(values, periods=months(10), improvement="increase", rebase_at=[date(2023, 6, 1)])
+    assert frame["limits_note"].tolist() == [None] * 5 + ["no_spread"] * 5
+    assert frame["upl"].iloc[5:].isna().all() and frame["upl"].iloc[:5].notna().all()
+
+
+def test_empty_limits_never_flag_a_point_outside_them():
+    import random
+
+    rng = random.Random(13)
+    for _ in range(300):
+        values = [rng.choice([1.0, 2.0, 3.0, None, None]) for _ in range(rng.randint(2, 30))]
+        if all(v is None for v in values):
+            continue
+        frame = spc(values, improvement="increase")
+        empty = frame["upl"].isna()
+        assert not (empty & frame["special_cause_rule"].isin(["outside_limits", "two_of_three"])).any()
+        varying = frame["value"].nunique() > 1
+        assert not (varying and (frame["upl"] == frame["lpl"]).any()), values
+        present = frame[frame["value"].notna()]
+        assert not (
+            len(present) > 1 and ((present["value"] > present["upl"]) | (present["value"] < present["lpl"])).all()
+        )
+
+
+def test_a_group_with_every_point_outside_its_limits_gets_no_limits():
+    # A steady climb: 1, 2, …, 14. MRs all 1, AMR 1, mean 7.5, limits 7.5 ± 2.66: points 1–4 and 11–14 outside,
+    # the rest inside: limits kept. A coarse series where the mean falls between the only two values
+    # [2, 3, 2, 3, ...] then [2] * 12: MRs twelve 1s (the alternation) then zeros; AMR 12/24 = 0.5, screen 1.63
+    # keeps the 1s; mean = (6 × 3 + 19 × 2) / 25 = 2.24, limits 2.24 ± 1.33: nothing outside, limits kept.
+    climb = spc(list(range(1, 15)), improvement="increase")
+    assert climb["limits_note"].isna().all() and climb["upl"].iloc[0] == pytest.approx(7.5 + 2.66)
+    # Two levels far apart with tiny noise: 100, 100.1, 100, … then 200, 200.1, …: MRs 0.1 except one of ~100,
+    # which the screen drops: AMR 0.1, mean ≈ 150, every point ~50 from the mean, outside 150 ± 0.27; unscreened
+    # AMR ≈ (100 + 12 × 0.1) / 13 = 7.78 still leaves every point outside (±20.7): no limits, and the shift rule
+    # still flags both halves.
+    values = [100, 100.1] * 3 + [100] + [200, 200.1] * 3 + [200]
+    frame = spc(values, improvement="increase")
+    assert set(frame["limits_note"]) == {"every_point_outside"}
+    assert frame["upl"].isna().all()
+    assert set(frame["special_cause_rule"]) == {"shift"}

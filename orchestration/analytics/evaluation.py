@@ -1,9 +1,11 @@
 """Impact evaluation of a collaborative's go-live (SPEC §7): before/after, difference-in-differences and
 interrupted time series.
 
-Pure functions over pandas DataFrames; every model is fitted with statsmodels. Each returns `Estimate`s that
-carry the point estimate, its standard error, a 95% confidence interval, a two-sided p-value, the number of
-pre and post months used and the comparator count (0 where there are no comparators).
+Pure functions over pandas DataFrames; every model is fitted with statsmodels, and the difference-in-differences
+interval comes from a restricted wild cluster bootstrap (the `wildboottest` package, Webb weights). Each returns
+`Estimate`s that carry the point estimate, its standard error, a 95% confidence interval, a two-sided p-value,
+the number of pre and post months used, the comparator count (0 where there are no comparators) and the
+inference the interval and p-value come from (`inference`).
 
 Conventions shared by all three methods:
 
@@ -29,9 +31,20 @@ import numpy as np
 import pandas as pd
 import statsmodels.formula.api as smf
 from statsmodels.stats.weightstats import CompareMeans, DescrStatsW
+from wildboottest.wildboottest import WildboottestCL
 
 ALPHA = 0.05
 MIN_PERIODS = 3
+#: Draws of the wild cluster bootstrap and its seed (fixed, so a rerun on the same data gives the same interval).
+BOOTSTRAP_DRAWS = 999
+BOOTSTRAP_SEED = 13
+#: How far (in cluster-robust standard errors) the bootstrap interval is searched for before it is called unbounded.
+MAX_INTERVAL_SES = 50.0
+
+INFERENCE_WELCH = "welch_t"
+INFERENCE_NEWEY_WEST = "newey_west_t"
+INFERENCE_CLUSTER_T = "cluster_robust_t"
+INFERENCE_WILD_BOOTSTRAP = "wild_cluster_bootstrap_webb_restricted"
 
 
 @dataclass(frozen=True)
@@ -41,7 +54,8 @@ class Estimate:
     `estimate` is in the units of the metric (post minus pre, or treated minus comparator change); the CI is
     95% two-sided. `pre_periods`/`post_periods` count the distinct months used on each side of go-live.
     `pre_trend_p_value` is only set by difference-in-differences. `note` says which coefficient an ITS
-    estimate is (`level`/`slope`) and carries any caveat about the fit.
+    estimate is (`level`/`slope`) and carries any caveat about the fit. `inference` names where the interval
+    and p-value come from (one of the ``INFERENCE_*`` constants).
     """
 
     method: str
@@ -55,6 +69,7 @@ class Estimate:
     comparator_count: int
     pre_trend_p_value: float | None
     note: str = ""
+    inference: str = ""
 
 
 # --------------------------------------------------------------------------------------------------------------
@@ -156,6 +171,7 @@ def before_after(
         comparator_count=0,
         pre_trend_p_value=None,
         note=note,
+        inference=INFERENCE_WELCH,
     )
 
 
@@ -170,8 +186,102 @@ def _cluster_fit(formula: str, data: pd.DataFrame):
     return smf.ols(formula, data=data).fit(cov_type="cluster", cov_kwds={"groups": groups}, use_t=True)
 
 
+def _two_way_residuals(data: pd.DataFrame, columns: list[str]) -> np.ndarray:
+    """`columns` of `data` with the organisation and month fixed effects partialled out (Frisch–Waugh–Lovell):
+    the DiD coefficient, its residuals and so its bootstrap are the same as in the full two-way model."""
+    org = pd.factorize(data["org_code"])[0]
+    month = pd.factorize(data["month"])[0]
+    n = len(data)
+    design = np.zeros((n, org.max() + month.max() + 1))
+    design[:, 0] = 1.0
+    rows = np.arange(n)
+    design[rows[org > 0], org[org > 0]] = 1.0
+    design[rows[month > 0], org.max() + month[month > 0]] = 1.0
+    values = data[columns].to_numpy(dtype=float)
+    coefficients, *_ = np.linalg.lstsq(design, values, rcond=None)
+    return values - design @ coefficients
+
+
+def _wild_bootstrap_p_value(y: np.ndarray, d: np.ndarray, clusters: np.ndarray, null: float, draws: int, seed: int):
+    """Two-sided p-value of H0: coefficient = `null` in y = d β + e (fixed effects already partialled out) by the
+    restricted wild cluster bootstrap (WCR, CR1 t-statistic, Webb six-point weights) of `wildboottest`.
+
+    The library's own denominator step defines a numba kernel inside the method, so it is compiled again on
+    every call (about a second), which an interval found by test inversion cannot afford; the same sum,
+    Σ_g (C_g v_gb − Σ_h H_gh v_hb)², is computed here with NumPy from the library's scores and weights."""
+    boot = WildboottestCL(
+        X=d.reshape(-1, 1), Y=y - null * d, cluster=clusters, R=np.array([1.0]), B=draws, seed=seed, parallel=False
+    )
+    boot.get_scores(bootstrap_type="11", impose_null=True)
+    boot.get_weights(weights_type="webb")
+    boot.get_numer()
+    a = np.array([boot.R @ boot.tXXinv @ xx @ boot.tXXinv for xx in boot.tXgXg_list])  # G × k
+    h = a @ boot.scores_mat  # H[g, h]
+    z = boot.Cg[:, None] * boot.v - h @ boot.v
+    boot.denom = boot.ssc * np.sum(z**2, axis=0)
+    boot.get_tboot()
+    boot.get_vcov()
+    boot.get_tstat()
+    boot.get_pvalue(pval_type="two-tailed")
+    return float(np.asarray(boot.pvalue).ravel()[0])
+
+
+def wild_bootstrap_interval(
+    y: np.ndarray,
+    d: np.ndarray,
+    clusters: np.ndarray,
+    estimate: float,
+    std_error: float,
+    *,
+    draws: int = BOOTSTRAP_DRAWS,
+    seed: int = BOOTSTRAP_SEED,
+    alpha: float = ALPHA,
+) -> tuple[float, float, float, bool]:
+    """(p-value of β = 0, lower, upper, bounded) by inverting the restricted wild cluster bootstrap test.
+
+    Every test uses the same draws (same seed), so the p-value is a step function of the hypothesised value; each
+    end of the interval is the hypothesised value where it falls below `alpha`, found by bisection to 0.1% of a
+    standard error from a bracket widened in steps of the cluster-robust SE. With very few treated clusters the
+    restricted bootstrap's p-value may never fall below `alpha` (the interval is unbounded, MacKinnon & Webb
+    2018); the search then stops at `MAX_INTERVAL_SES` standard errors and `bounded` is False."""
+    scale = std_error if std_error > 0 and np.isfinite(std_error) else max(abs(estimate), 1.0)
+
+    def p(null: float) -> float:
+        return _wild_bootstrap_p_value(y, d, clusters, null, draws, seed)
+
+    bounded = True
+    ends = []
+    for side in (-1.0, 1.0):
+        inner, step = estimate, 2.0
+        outer = estimate + side * step * scale
+        while p(outer) >= alpha:
+            inner = outer
+            step *= 2
+            if step > MAX_INTERVAL_SES:
+                outer, bounded = estimate + side * MAX_INTERVAL_SES * scale, False
+                break
+            outer = estimate + side * step * scale
+        else:
+            while abs(outer - inner) > 1e-3 * scale:
+                middle = (inner + outer) / 2
+                if p(middle) >= alpha:
+                    inner = middle
+                else:
+                    outer = middle
+            outer = (inner + outer) / 2
+        ends.append(outer)
+    return p(0.0), ends[0], ends[1], bounded
+
+
 def difference_in_differences(
-    panel: pd.DataFrame, go_live: date, *, transition_months: int = 0, pre_trend_months: int = 12
+    panel: pd.DataFrame,
+    go_live: date,
+    *,
+    transition_months: int = 0,
+    pre_trend_months: int = 12,
+    inference: str = INFERENCE_WILD_BOOTSTRAP,
+    bootstrap_draws: int = BOOTSTRAP_DRAWS,
+    bootstrap_seed: int = BOOTSTRAP_SEED,
 ) -> Estimate:
     """Two-way fixed-effects difference-in-differences on an organisation-month panel.
 
@@ -184,7 +294,11 @@ def difference_in_differences(
     (the main effects are absorbed by the organisation and month fixed effects); SEs clustered by organisation,
     inference on t(G − 1) with G organisations (CR1, as Stata). With few treated organisations cluster-robust
     SEs are known to be too small (in simulation, 5 treated and 15 comparators: ~89% coverage of the nominal 95%
-    CI; 10 and 10: ~96%); the note says so when either side has fewer than 10.
+    CI; 10 and 10: ~96%). So by default (`inference='wild_cluster_bootstrap_webb_restricted'`) the p-value and
+    the 95% interval come from the restricted wild cluster bootstrap (Webb weights, `bootstrap_draws` draws,
+    `bootstrap_seed`), the interval by test inversion (`wild_bootstrap_interval`); `std_error` stays the CR1
+    standard error. `inference='cluster_robust_t'` gives the CR1 t(G − 1) interval (kept for the coverage study).
+    See `collab-benefits evaluate-coverage` for the coverage of each.
     `comparator_count` = number of untreated organisations with data. Pre/post counts = distinct months with data
     before go-live / from go-live + transition.
 
@@ -233,11 +347,29 @@ def difference_in_differences(
     estimate, std_error, lower, upper, p_value = _from_result(result, "treated_post")
 
     notes = ["two-way fixed effects, SE clustered by organisation"]
-    if min(treated_orgs, comparator_count) < 10:
-        notes.append(
-            f"{treated_orgs} treated and {comparator_count} comparator organisations: with few clusters on one side"
-            " clustered SEs tend to be too small (CI under-covers)"
+    if inference == INFERENCE_WILD_BOOTSTRAP:
+        y, d = _two_way_residuals(data, ["value", "treated_post"]).T
+        clusters = pd.factorize(data["org_code"])[0]
+        p_value, lower, upper, bounded = wild_bootstrap_interval(
+            y, d, clusters, estimate, std_error, draws=bootstrap_draws, seed=bootstrap_seed
         )
+        notes.append(
+            f"95% interval and p-value by restricted wild cluster bootstrap (Webb weights, {bootstrap_draws} draws,"
+            f" seed {bootstrap_seed}) over {treated_orgs} treated and {comparator_count} comparator organisations"
+        )
+        if not bounded:
+            notes.append(
+                f"the bootstrap interval is unbounded (cut at {MAX_INTERVAL_SES:g} standard errors): too few treated"
+                " organisations to bound it"
+            )
+    elif inference == INFERENCE_CLUSTER_T:
+        if min(treated_orgs, comparator_count) < 10:
+            notes.append(
+                f"{treated_orgs} treated and {comparator_count} comparator organisations: with few clusters on one"
+                " side clustered SEs tend to be too small (CI under-covers)"
+            )
+    else:
+        raise ValueError(f"{method}: unknown inference {inference!r}")
     if transition_months:
         notes.append(f"{transition_months} transition month(s) after go-live excluded")
 
@@ -256,6 +388,7 @@ def difference_in_differences(
         comparator_count=comparator_count,
         pre_trend_p_value=pre_trend_p_value,
         note="; ".join(notes),
+        inference=inference,
     )
 
 
@@ -325,6 +458,7 @@ def interrupted_time_series(
             comparator_count=0,
             pre_trend_p_value=None,
             note=note,
+            inference=INFERENCE_NEWEY_WEST,
         )
 
     return make("post", "level"), make("time_since_go_live", "slope")

@@ -56,6 +56,7 @@ SCHEMAS: dict[str, dict[str, str]] = {
         "special_cause_rule": "object",
         "rebase_group": "int64",
         "is_trial_limits": "bool",
+        "limits_note": "object",
     },
     "fct_benefit_tracking": {
         "benefit_id": "object",
@@ -76,6 +77,7 @@ SCHEMAS: dict[str, dict[str, str]] = {
         "spc_lpl": "float64",
         "spc_point_type": "object",
         "spc_rebase_group": "float64",
+        "spc_limits_note": "object",
         "is_latest_month": "bool",
     },
     "fct_evaluation": {
@@ -94,6 +96,7 @@ SCHEMAS: dict[str, dict[str, str]] = {
         "pre_trend_p_value": "float64",
         "note": "object",
         "go_live_date": "datetime64[ns]",
+        "inference": "object",
     },
 }
 
@@ -141,7 +144,7 @@ def build_spc(metric_month: pd.DataFrame, metrics: pd.DataFrame, collaboratives:
     key_columns = {key: ordered[key].to_numpy(dtype=object) for key in keys}
     chart_columns = (
         "value", "mean", "upl", "lpl", "upper_near_limit", "lower_near_limit",
-        "point_type", "special_cause_rule", "rebase_group", "is_trial_limits",
+        "point_type", "special_cause_rule", "rebase_group", "is_trial_limits", "limits_note",
     )  # fmt: skip
     parts: dict[str, list] = {name: [] for name in (*keys, "period_month", *chart_columns)}
     # rows of one series are contiguous after the sort: cut where any key changes
@@ -172,7 +175,7 @@ def build_spc(metric_month: pd.DataFrame, metrics: pd.DataFrame, collaboratives:
         return _typed("fct_spc", [])
     frame = {}
     for name, pieces in parts.items():
-        if name in ("point_type", "special_cause_rule", *keys, "period_month"):
+        if name in ("point_type", "special_cause_rule", "limits_note", *keys, "period_month"):
             frame[name] = pd.Series([item for piece in pieces for item in piece], dtype=object)
         else:
             frame[name] = np.concatenate(pieces)
@@ -256,8 +259,12 @@ def build_benefit_tracking(
         direction = benefit["direction"]
         rebase = [_month(benefit["rebase_date"])] if pd.notna(benefit["rebase_date"]) else []
         has_data = any(v is not None for v in values)
+        screen = benefit.get("screen_outliers")
+        screen = True if screen is None or pd.isna(screen) else bool(screen)
         chart = (
-            spc(values, periods=months, improvement=direction, rebase_at=rebase, target=target) if has_data else None
+            spc(values, periods=months, improvement=direction, rebase_at=rebase, target=target, screen_outliers=screen)
+            if has_data
+            else None
         )
         smoothing = int(benefit["smoothing_months"] or 1)
         for i, month in enumerate(months):
@@ -290,13 +297,14 @@ def build_benefit_tracking(
                     "spc_lpl": None if point is None else point["lpl"],
                     "spc_point_type": None if point is None else point["point_type"],
                     "spc_rebase_group": None if point is None else int(point["rebase_group"]),
+                    "spc_limits_note": None if point is None else point["limits_note"],
                     "is_latest_month": month == latest,
                 }
             )
         register_rows.append({**benefit.to_dict(), "baseline_value": baseline_value, "target_value": target})
     dim = pd.DataFrame(register_rows)
     fact = _typed("fct_benefit_tracking", tracking)
-    for column in ("spc_variation", "spc_assurance", "spc_point_type"):
+    for column in ("spc_variation", "spc_assurance", "spc_point_type", "spc_limits_note"):
         fact[column] = fact[column].astype(object).where(fact[column].notna(), None)
     return dim, fact
 
@@ -322,6 +330,7 @@ def _estimate_row(collaborative: str, metric: str, go_live: date, estimate, esti
         "pre_trend_p_value": estimate.pre_trend_p_value,
         "note": estimate.note,
         "go_live_date": go_live,
+        "inference": estimate.inference,
     }
 
 

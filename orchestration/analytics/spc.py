@@ -10,9 +10,25 @@ Calculation, per rebase group (see *Rebasing* below):
   (a group never reaches back into the previous group).
 - ``average_moving_range`` (AMR): the mean of the moving ranges, then **one** screening pass exactly as
   NHSRplotthedots does it: moving ranges ``>= 3.267 × AMR`` are dropped and the AMR is recomputed from the rest.
-  (The ``moving_range`` column still shows every moving range, screened or not.) Deviation: when the AMR is 0
-  (all values equal) NHSRplotthedots' screen drops every moving range (``0 < 0`` is false) and its limits become
-  NaN; here the AMR stays 0, so the limits collapse onto the mean and nothing can lie outside them.
+  (The ``moving_range`` column still shows every moving range, screened or not.) ``screen_outliers=False``
+  skips the screen (Making Data Count's Excel tool does not screen).
+- Guards when the moving ranges give no usable spread (deviations from NHSRplotthedots, which draws zero-width or
+  NaN limits and then calls every point outside them), reported per group in ``limits_note``:
+
+  * ``'unscreened_amr'``: the values vary but screening removed every non-zero moving range (a series of few
+    distinct values, mostly equal neighbours): the unscreened AMR is used instead.
+  * ``'no_spread'``: the values vary but no moving range is positive or there is none (e.g. missing months leave
+    only pairs of equal neighbours): the limits (process and near) are left empty, so the outside-limits and
+    two-of-three rules cannot fire; the trend and shift rules, which need no limits, still apply.
+  * ``'every_point_outside'``: every point of the group lies outside the limits, so the group's mean is no
+    centre of a stable process (a steep trend, or a measure so coarse, e.g. a median of 2 or 3 days, that the
+    moving ranges cannot measure its spread). When the screened AMR did it and the unscreened AMR would not, the
+    unscreened AMR is used (``'unscreened_amr'``); otherwise the limits are left empty as for ``'no_spread'``,
+    and the shift and trend rules still say that the process moved.
+  * ``'constant'``: every value of the group is equal: AMR 0, limits on the mean, nothing can lie outside them
+    (NHSRplotthedots: NaN limits).
+  * ``'single_point'``: one point, no moving range: no limits (as NHSRplotthedots).
+  * None: the limits are the usual ones.
 - ``upl`` / ``lpl`` = mean ± 2.66 × AMR; ``upper_near_limit`` / ``lower_near_limit`` = mean ± (2/3)(2.66 × AMR).
 - ``is_trial_limits``: the group has fewer than 13 points (non-missing values). NHSRplotthedots' short-group
   warning counts rows; a missing value is not a point, so it is not counted here.
@@ -78,6 +94,7 @@ __all__ = [
     "NEAR_LIMIT_FACTOR",
     "RUN_LENGTH",
     "SCREENING_FACTOR",
+    "LIMITS_NOTES",
     "assurance",
     "spc",
     "spc_arrays",
@@ -97,6 +114,9 @@ MIN_POINTS_FOR_FIRM_LIMITS = 13
 
 IMPROVEMENT_DIRECTIONS = ("increase", "decrease", "neutral")
 
+#: Values of ``limits_note`` (see the module docstring); None when the limits are the usual ones.
+LIMITS_NOTES = ("unscreened_amr", "no_spread", "every_point_outside", "constant", "single_point")
+
 RULE_OUTSIDE_LIMITS = "outside_limits"
 RULE_TREND = "trend"
 RULE_TWO_OF_THREE = "two_of_three"
@@ -114,6 +134,7 @@ COLUMNS = (
     "upper_near_limit",
     "lower_near_limit",
     "is_trial_limits",
+    "limits_note",
     "special_cause_rule",
     "special_cause_direction",
     "point_type",
@@ -224,6 +245,30 @@ def _rules(
     return rules, directions
 
 
+def _average_moving_range(ranges: np.ndarray, points: np.ndarray, screen: bool) -> tuple[float, str | None]:
+    """The group's AMR and its ``limits_note`` (see the module docstring for the guards)."""
+    if points.size == 0:
+        return math.nan, None
+    varies = float(points.max()) > float(points.min())
+    if points.size == 1:
+        return math.nan, "single_point"
+    if not varies:
+        return (0.0 if ranges.size else math.nan), "constant"
+    unscreened = float(ranges.mean()) if ranges.size else math.nan
+    if not unscreened > 0:  # zero or undefined while the values vary: no usable spread
+        return math.nan, "no_spread"
+    if not screen:
+        return unscreened, None
+    screened = float(ranges[ranges < SCREENING_FACTOR * unscreened].mean())
+    if not screened > 0:
+        return unscreened, "unscreened_amr"
+    return screened, None
+
+
+def _all_outside(points: np.ndarray, mean: float, amr: float) -> bool:
+    return bool(np.all(np.abs(points - mean) > LIMIT_FACTOR * amr))
+
+
 def _point_type(direction: int, improvement: str) -> str:
     if direction == 0:
         return "common_cause"
@@ -239,11 +284,12 @@ def spc_arrays(
     periods: Sequence[date] | None = None,
     improvement: str,
     rebase_at: Sequence[date] = (),
+    screen_outliers: bool = True,
 ) -> dict[str, np.ndarray | list]:
     """`spc`'s calculations as plain arrays, one entry per input value: ``value``, ``rebase_group``, the group
     columns of `COLUMNS` and ``is_trial_limits`` as NumPy arrays, ``special_cause_rule``,
-    ``special_cause_direction`` and ``point_type`` as lists. For callers that chart thousands of series (the
-    marts), where a DataFrame per series would cost more than the calculation."""
+    ``special_cause_direction``, ``point_type`` and ``limits_note`` as lists. For callers that chart thousands of
+    series (the marts), where a DataFrame per series would cost more than the calculation."""
     if improvement not in IMPROVEMENT_DIRECTIONS:
         raise ValueError(f"improvement must be one of {IMPROVEMENT_DIRECTIONS}, got {improvement!r}")
     y_all = np.array([_as_float(v) for v in values], dtype=float)
@@ -262,6 +308,7 @@ def spc_arrays(
     rule_col: list[str | None] = [None] * n
     direction_col: list[str | None] = [None] * n
     point_type_col: list[str | None] = [None] * n
+    note_col: list[str | None] = [None] * n
 
     for group in np.unique(groups):
         rows = np.flatnonzero(groups == group)
@@ -272,12 +319,13 @@ def spc_arrays(
         mean = float(points.mean()) if points.size else math.nan
         moving_range = np.concatenate([[np.nan], np.abs(np.diff(y))]) if y.size else y.copy()
         ranges = moving_range[~np.isnan(moving_range)]
-        if ranges.size:
-            amr = float(ranges.mean())
-            if amr > 0:
-                amr = float(ranges[ranges < SCREENING_FACTOR * amr].mean())
-        else:
-            amr = math.nan
+        amr, note = _average_moving_range(ranges, points, screen_outliers)
+        if points.size > 1 and amr > 0 and _all_outside(points, mean, amr):
+            unscreened = float(ranges.mean())
+            if note is None and unscreened > amr and not _all_outside(points, mean, unscreened):
+                amr, note = unscreened, "unscreened_amr"
+            else:
+                amr, note = math.nan, "every_point_outside"
         upl, lpl = mean + LIMIT_FACTOR * amr, mean - LIMIT_FACTOR * amr
         unl, lnl = mean + NEAR_LIMIT_FACTOR * amr, mean - NEAR_LIMIT_FACTOR * amr
 
@@ -287,6 +335,8 @@ def spc_arrays(
         out["upl"][rows], out["lpl"][rows] = upl, lpl
         out["upper_near_limit"][rows], out["lower_near_limit"][rows] = unl, lnl
         is_trial[rows] = points.size < MIN_POINTS_FOR_FIRM_LIMITS
+        for row in rows:
+            note_col[row] = note
 
         rules, directions = _rules(points, mean, upl, lpl, unl, lnl)
         for row, rule, direction in zip(rows[present], rules, directions, strict=True):
@@ -299,6 +349,7 @@ def spc_arrays(
         "rebase_group": groups,
         **out,
         "is_trial_limits": is_trial,
+        "limits_note": note_col,
         "special_cause_rule": rule_col,
         "special_cause_direction": direction_col,
         "point_type": point_type_col,
@@ -312,6 +363,7 @@ def spc(
     improvement: str,
     rebase_at: Sequence[date] = (),
     target: float | None = None,
+    screen_outliers: bool = True,
 ) -> pd.DataFrame:
     """XmR chart calculations for one series, one row per input value (see the module docstring for the rules).
 
@@ -324,13 +376,17 @@ def spc(
             it.
         target: optional target, carried in the ``target`` column and ``frame.attrs['target']`` for
             `assurance`.
+        screen_outliers: drop moving ranges of 3.267 × AMR or more before recomputing the AMR (default, as
+            NHSRplotthedots); False keeps every moving range (Making Data Count's Excel tool).
 
     Returns:
         A DataFrame with columns ``period`` (when periods are given) followed by `COLUMNS`. ``frame.attrs``
         holds ``improvement`` and ``target``.
     """
     periods = None if periods is None else list(periods)
-    arrays = spc_arrays(values, periods=periods, improvement=improvement, rebase_at=rebase_at)
+    arrays = spc_arrays(
+        values, periods=periods, improvement=improvement, rebase_at=rebase_at, screen_outliers=screen_outliers
+    )
     n = len(arrays["value"])
     target_value = None if target is None else _as_float(target)
     if target_value is not None and math.isnan(target_value):
@@ -339,6 +395,7 @@ def spc(
     frame = pd.DataFrame(
         {
             **{name: arrays[name] for name in COLUMNS[:10]},
+            "limits_note": pd.Series(arrays["limits_note"], dtype=object),
             "special_cause_rule": pd.Series(arrays["special_cause_rule"], dtype=object),
             "special_cause_direction": pd.Series(arrays["special_cause_direction"], dtype=object),
             "point_type": pd.Series(arrays["point_type"], dtype=object),

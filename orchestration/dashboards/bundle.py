@@ -450,6 +450,11 @@ where outcome.membership_basis = 'as_was' and outcome.org_code = 'ALL'""",
     variation.upper_95,
     variation.lower_998,
     variation.upper_998,
+    variation.lower_998_unadjusted,
+    variation.upper_998_unadjusted,
+    variation.phi,
+    variation.tau2,
+    variation.dispersion_trusts,
     case variation.outlier_flag
         when 'above_998' then 'Above the 99.8% limit'
         when 'above_95' then 'Above the 95% limit'
@@ -483,6 +488,23 @@ left join trusts on trusts.org_code = variation.org_code""",
             _col("upper_95", "DOUBLE", "Upper 95% limit"),
             _col("lower_998", "DOUBLE", "Lower 99.8% limit"),
             _col("upper_998", "DOUBLE", "Upper 99.8% limit"),
+            _col(
+                "lower_998_unadjusted",
+                "DOUBLE",
+                "Lower 99.8% limit (unadjusted)",
+                "Binomial limit without the allowance for variation between trusts.",
+            ),
+            _col("upper_998_unadjusted", "DOUBLE", "Upper 99.8% limit (unadjusted)"),
+            _col(
+                "phi",
+                "DOUBLE",
+                "Dispersion ratio (φ)",
+                "Spread of all trusts of the type that month beyond chance (1 = none).",
+            ),
+            _col(
+                "tau2", "DOUBLE", "Between-trust variance (τ²)", "Added to each trust's variance to widen the limits."
+            ),
+            _col("dispersion_trusts", "BIGINT", "Trusts in the dispersion estimate"),
             _col("funnel_position", "VARCHAR", "Against the funnel limits"),
             _col("coefficient_of_variation", "DOUBLE", "Coefficient of variation", "Across members, that month."),
             _col("is_latest_month", "BOOLEAN", "Latest month"),
@@ -598,6 +620,13 @@ where geography.icb_basis = 'as_is'""",
     estimate.comparator_count,
     estimate.pre_trend_p_value,
     estimate.note,
+    case estimate.inference
+        when 'welch_t' then 'Welch t-test'
+        when 'newey_west_t' then 'Newey–West (HAC) t'
+        when 'cluster_robust_t' then 'Clustered t (few-cluster caution)'
+        when 'wild_cluster_bootstrap_webb_restricted' then 'Wild cluster bootstrap (Webb, restricted)'
+        else estimate.inference
+    end as inference,
     estimate.go_live_date
 from main.fct_evaluation as estimate
 inner join collaborative_icbs as ci on ci.collaborative_code = estimate.collaborative_code
@@ -621,6 +650,13 @@ inner join main.dim_metric as metric on metric.metric_code = estimate.metric_cod
             _col("comparator_count", "BIGINT", "Comparator trusts"),
             _col("pre_trend_p_value", "DOUBLE", "Pre-trend p-value", "Test of parallel trends before go-live (DiD)."),
             _col("note", "VARCHAR", "Note"),
+            _col(
+                "inference",
+                "VARCHAR",
+                "Inference",
+                "Where the interval and p-value come from; DiD uses a wild cluster bootstrap, which holds with few "
+                "trusts.",
+            ),
             _col("go_live_date", "DATE", "Go-live"),
         ),
         audiences=(EVALUATOR,),
@@ -1152,8 +1188,9 @@ CHARTS: tuple[Chart, ...] = (
         key="outcome_member_funnel",
         title="Member funnel plot: waiting within 18 weeks, latest month",
         description="Each member trust's 18-week performance against the size of its waiting list, with its "
-        "collaborative's value and the 95% and 99.8% funnel limits at that size. A trust outside the 99.8% limits "
-        "differs by more than chance. For learning, not ranking.",
+        "collaborative's value and the 95% and 99.8% funnel limits at that size, widened for the variation between "
+        "all acute trusts that month beyond chance (over-dispersion, as FunnelPlotR and SHMI). A trust outside the "
+        "99.8% limits differs by more than chance and the usual spread between trusts. For learning, not ranking.",
         dataset="icb_member_variation",
         spec=c.timeseries(
             "echarts_timeseries_scatter",
@@ -1256,6 +1293,7 @@ CHARTS: tuple[Chart, ...] = (
                 "post_periods",
                 "comparator_count",
                 "pre_trend_p_value",
+                "inference",
                 "go_live_date",
             ],
             sort_by=M("MIN(evaluated_series || method || estimate_type)", "Order"),

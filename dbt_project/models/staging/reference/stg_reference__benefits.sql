@@ -20,5 +20,6 @@ select
     coalesce(smoothing_months, 1) as smoothing_months,
     trim(owner) as owner,
     trim(programme) as programme,
-    rebase_date
+    rebase_date,
+    coalesce(screen_outliers, true) as screen_outliers
 from benefits
