@@ -5,11 +5,18 @@ pipeline never writes that file in place: it writes a new file beside it, checkp
 it over the old one (``os.replace`` is atomic on POSIX). A reader holding the old file keeps reading the old
 inode; a reader opening after the rename sees the new one; nobody sees half a publication. A run that fails or
 is killed before the rename leaves the previous serving file exactly as it was.
+
+The serving file is readable by its owner only (0600), as is the build database, which holds patient-level rows
+(issue 17). When Superset runs as another user, name a group both are in with ``COLLAB_SERVING_GROUP``: the
+serving file (only) then belongs to that group and is readable by it (0640); that user also needs to be able to
+enter the warehouse folder.
 """
 
 from __future__ import annotations
 
+import grp
 import os
+import shutil
 import uuid
 from dataclasses import dataclass
 from datetime import UTC, datetime
@@ -30,6 +37,29 @@ class Publication:
     run_id: str
 
 
+#: The group given read access to the serving file, for a Superset running as another user (see above).
+SERVING_GROUP_ENV = "COLLAB_SERVING_GROUP"
+
+
+def _serving_group() -> str | None:
+    group = os.environ.get(SERVING_GROUP_ENV, "").strip() or None
+    if group is not None:
+        try:
+            grp.getgrnam(group)
+        except KeyError:
+            raise RuntimeError(f"{SERVING_GROUP_ENV}={group!r}: no such group") from None
+    return group
+
+
+def make_private(path: Path, group: str | None = None) -> None:
+    """Readable and writable by the owner only; with ``group``, that group may read it too."""
+    if group is None:
+        path.chmod(0o600)
+    else:
+        shutil.chown(path, group=group)
+        path.chmod(0o640)
+
+
 def _fsync(path: Path) -> None:
     fd = os.open(path, os.O_RDONLY)
     try:
@@ -41,6 +71,7 @@ def _fsync(path: Path) -> None:
 def publish_serving_database(build_db: Path, serving_db: Path, run_id: str | None = None) -> Publication:
     """Copy every served table from ``build_db`` into a new file and swap it in as ``serving_db``."""
     run_id = run_id or uuid.uuid4().hex
+    group = _serving_group()
     serving_db.parent.mkdir(parents=True, exist_ok=True)
     staging = serving_db.with_name(f".{serving_db.name}.{run_id}.publishing")
     # A run killed while publishing leaves its staging file (and maybe its WAL) behind, under its own run id. There
@@ -52,6 +83,9 @@ def publish_serving_database(build_db: Path, serving_db: Path, run_id: str | Non
     try:
         con = duckdb.connect(str(staging))
         try:
+            # Private from its first bytes (DuckDB creates it with the process's umask), before any row is copied.
+            make_private(staging, group)
+            make_private(build_db)
             con.execute(f"attach '{build_db}' as build (read_only)")
             served = con.execute(
                 "select schema_name, table_name from duckdb_tables() "
@@ -72,6 +106,7 @@ def publish_serving_database(build_db: Path, serving_db: Path, run_id: str | Non
         finally:
             con.close()
         _fsync(staging)
+        make_private(staging, group)
         os.replace(staging, serving_db)
         _fsync(serving_db.parent)
     finally:

@@ -100,6 +100,7 @@ class WarehouseResource(ConfigurableResource):
         machine), DuckDB keeps every block a backfill writes cached in the process that ingests (SPEC §12)."""
         self.warehouse_path.mkdir(parents=True, exist_ok=True)
         con = duckdb.connect(str(self.build_db_path))
+        self.build_db_path.chmod(0o600)  # it holds patient-level rows: the owner's only (issue 17)
         # SET rather than connect(config=…): a second connection to the same file with another config is refused
         con.execute("set memory_limit = ?", [memory_limit or os.environ.get("COLLAB_DUCKDB_MEMORY_LIMIT", "2GB")])
         return con

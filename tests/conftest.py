@@ -37,3 +37,7 @@ def serving(bundled_run):
     con = duckdb.connect(str(bundled_run.serving_db), read_only=True)
     yield con
     con.close()
+
+
+# One real Superset per session, shared by the dashboard tests (tests/superset_session.py).
+from tests.superset_session import superset  # noqa: E402, F401

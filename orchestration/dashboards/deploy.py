@@ -7,10 +7,11 @@ some of which no longer match Superset 6's API:
    ``/api/v1/assets/import/`` (field ``bundle``); success is the JSON ``{"message": "OK"}``, not the status;
 2. remap the dashboards' native-filter ``chartsInScope`` to the imported chart ids (Superset 6.1's importer
    remaps the filters' excluded charts but not this list: apache/superset#26338);
-3. create the roles: ``ICB analyst`` and ``Evaluator``, and one ``PMO <code>`` per collaborative, each with
-   Superset's Gamma permissions plus read access to its dashboards' datasets, and a row-level security rule per
-   PMO role restricting it to its collaborative (and its member trusts on trust-level datasets). SQL Lab stays
-   with Admin: no role here is given it.
+3. create the roles: ``ICB analyst`` and ``Evaluator``, and one ``PMO <code>`` per collaborative, each with the
+   permissions of ``ROLE_PERMISSIONS`` (listed from scratch, each with its reason; not copied from Gamma) plus
+   read access to its dashboards' datasets, and a row-level security rule per PMO role restricting it to its
+   collaborative (and its member trusts on trust-level datasets). SQL Lab stays with Admin: no role here is
+   given it.
 """
 
 from __future__ import annotations
@@ -19,6 +20,7 @@ import io
 import json
 import os
 import zipfile
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -33,6 +35,74 @@ os.environ.setdefault("OAUTHLIB_INSECURE_TRANSPORT", "1")  # plain HTTP on 127.0
 from supersetapiclient.client import SupersetClient  # noqa: E402
 
 BUNDLE_TOP_FOLDER = "collab_benefits_dashboards"
+
+#: What every audience's role may do, as (permission, view menu, why), besides ``datasource_access`` on its
+#: dashboards' datasets. Listed pair by pair from scratch (issue 17): Superset's Gamma role, which these roles used
+#: to copy, has 95 pairs, among them dashboard and chart exports (their zip holds the database's URI, i.e. the
+#: serving file's path), the Databases menu and API, the list of row-level security rules (every collaborative's
+#: clause), SQL Lab's CSV export, saved queries, tags, theme writes, embedding, dataset metadata from the database
+#: and the OpenAPI spec. None of those is here. What is: viewing the dashboards, and exploring the role's own
+#: datasets and saving one's own charts, every query of which goes through the chart-data endpoint and its RLS.
+ROLE_PERMISSIONS: tuple[tuple[str, str, str], ...] = (
+    # Dashboards
+    ("can_read", "Dashboard", "list and open the dashboards whose datasets the role may read"),
+    ("can_dashboard", "Superset", "the dashboard page, /superset/dashboard/<slug>/"),
+    ("menu_access", "Dashboards", "the Dashboards menu"),
+    ("can_read", "DashboardFilterStateRestApi", "native filters keep their values while a dashboard is open"),
+    ("can_write", "DashboardFilterStateRestApi", "(the same: the values are stored under a key)"),
+    ("can_read", "DashboardPermalinkRestApi", "open a link to a dashboard with its filters set"),
+    ("can_write", "DashboardPermalinkRestApi", "Share > Copy link: store the filters behind such a link"),
+    ("can_dashboard_permalink", "Superset", "the page such a link opens"),
+    ("can_share_dashboard", "Superset", "a dashboard's Share menu: links only, nothing exported"),
+    ("can_view_chart_as_table", "Dashboard", "a chart's rows as a table: the chart-data endpoint, under RLS"),
+    ("can_view_query", "Dashboard", "a chart's SQL (the RLS clause included): no rows, no path"),
+    ("can_drill", "Dashboard", "drill by and drill to detail: the chart-data endpoint again, under RLS"),
+    ("can_get_drill_info", "Dataset", "the columns and metrics drill by offers"),
+    ("can_time_range", "Api", "time filters turn 'Last year' into dates"),
+    # Charts: a PMO may build and save its own charts over its own rows
+    ("can_read", "Chart", "list charts, and the chart-data endpoint for the role's datasets"),
+    (
+        "can_write",
+        "Chart",
+        "save one's own charts; only a chart's owners may change or delete it, and only on datasets they may "
+        "read (superset_config.py closes 6.1's exceptions to both)",
+    ),
+    ("menu_access", "Charts", "the Charts menu"),
+    ("can_explore", "Superset", "Explore, where charts are built"),
+    ("can_read", "Explore", "Explore's API: the dataset and chart being explored"),
+    ("can_read", "ExploreFormDataRestApi", "Explore keeps the chart being built under a key"),
+    ("can_write", "ExploreFormDataRestApi", "(the same)"),
+    ("can_read", "ExplorePermalinkRestApi", "open a link to a chart being built"),
+    ("can_write", "ExplorePermalinkRestApi", "Share > Copy link in Explore"),
+    ("can_slice", "Superset", "/superset/slice/<id>/ opens a saved chart in Explore"),
+    ("can_share_chart", "Superset", "a chart's Share menu: links only"),
+    (
+        "can_csv",
+        "Superset",
+        "a chart's data as CSV or Excel: the chart-data endpoint under RLS, so only the role's rows, "
+        "and no path (the dashboard, chart and dataset exports, which hold the database URI, are not granted)",
+    ),
+    # Datasets: read, never write
+    ("can_read", "Dataset", "the datasets the role may read and their columns, which Explore needs"),
+    ("menu_access", "Datasets", "the dataset list, to pick one for a new chart"),
+    ("menu_access", "Data", "the menu the dataset list is in (its Databases entry is not granted)"),
+    # The pages themselves
+    ("menu_access", "Home", "the home page"),
+    ("can_recent_activity", "Log", "the home page's recently viewed: one's own activity"),
+    ("can_get", "MenuApi", "the menu bar"),
+    ("can_read", "SecurityRestApi", "the CSRF token the pages send with every change"),
+    ("can_language_pack", "Superset", "the interface's words"),
+    ("can_log", "Superset", "the pages record their own events in Superset's action log"),
+    ("can_read", "Theme", "the theme dashboards are drawn with"),
+    # One's own account
+    ("can_read", "CurrentUserRestApi", "who is logged in (/api/v1/me/), which every page asks"),
+    ("can_write", "CurrentUserRestApi", "change one's own name or password"),
+    ("can_read", "user", "one's own profile page, /user_info/"),
+    ("can_userinfo", "UserDBModelView", "(the same)"),
+    ("resetmypassword", "UserDBModelView", "change one's own password"),
+    ("can_this_form_get", "ResetMyPasswordView", "(its form)"),
+    ("can_this_form_post", "ResetMyPasswordView", "(its form)"),
+)
 
 
 class DeployError(RuntimeError):
@@ -93,8 +163,13 @@ class Deployment:
 class Deployer:
     """A logged-in admin session on one Superset."""
 
-    def __init__(self, base_url: str, username: str, password: str) -> None:
+    def __init__(
+        self, base_url: str, username: str, password: str, protect: Callable[[str], None] | None = None
+    ) -> None:
+        """``protect`` is told every password this session gives a user (e.g. ``SupersetHome.protect``, which keeps
+        it out of Superset's log)."""
         self.base_url = base_url.rstrip("/")
+        self.protect = protect
         self.client = SupersetClient(host=self.base_url, username=username, password=password)
 
     # -- HTTP --------------------------------------------------------------------------------------------------------
@@ -197,8 +272,26 @@ class Deployer:
             return existing[name]
         return self._send("post", "security/roles/", {"name": name})["id"]
 
-    def _role_permission_ids(self, role_id: int) -> list[int]:
-        return [p["id"] for p in self.get(f"security/roles/{role_id}/permissions/")["result"]]
+    def role_permissions(self, role: str) -> set[tuple[str, str]]:
+        """The (permission, view menu) pairs a role has."""
+        result = self.get(f"security/roles/{self.roles()[role]}/permissions/")["result"]
+        return {(p["permission_name"], p["view_menu_name"]) for p in result}
+
+    def _permission_view_ids(self, wanted: set[tuple[str, str]]) -> dict[tuple[str, str], int]:
+        """Permission-on-resource ids of the wanted (permission, view menu) pairs; every one must exist."""
+        ids = {}
+        for pair in self.list_all("security/permissions-resources/"):
+            key = (pair["permission"]["name"], pair["view_menu"]["name"])
+            if key in wanted:
+                ids[key] = pair["id"]
+        missing = sorted(wanted - set(ids))
+        if missing:
+            raise DeployError(
+                "Superset has no permission "
+                + ", ".join(f"{p} on {v}" for p, v in missing)
+                + ": was `superset init` run, or did an upgrade rename it? (ROLE_PERMISSIONS in deploy.py)"
+            )
+        return ids
 
     def _datasource_access_ids(self, dataset_ids: dict[str, int]) -> dict[str, int]:
         """Permission-on-resource ids of ``datasource_access`` for each dataset, by dataset name."""
@@ -237,11 +330,11 @@ class Deployer:
             self._send("post", "rowlevelsecurity/", payload)
 
     def configure_security(self, dataset_ids: dict[str, int], serving_db: Path) -> dict[str, int]:
-        """Roles for the three audiences, with read access to their dashboards' datasets; RLS per PMO role."""
-        gamma = self.roles().get("Gamma")
-        if gamma is None:
-            raise DeployError("Superset has no Gamma role: was `superset init` run?")
-        base = self._role_permission_ids(gamma)
+        """Roles for the three audiences, with ``ROLE_PERMISSIONS`` and read access to their dashboards'
+        datasets; RLS per PMO role. A role's permissions are replaced, not added to: a role deployed earlier with
+        more (Gamma's) keeps none of them."""
+        base_ids = self._permission_view_ids({(permission, view) for permission, view, _ in ROLE_PERMISSIONS})
+        base = sorted(set(base_ids.values()))
         access = self._datasource_access_ids(dataset_ids)
         collaboratives, members = _collaboratives_and_members(serving_db)
         role_ids = {}
@@ -291,6 +384,8 @@ class Deployer:
             "password": password,
             "roles": [role_ids[name] for name in roles],
         }
+        if self.protect is not None:
+            self.protect(password)
         existing = self.list_all("security/users/", filters=[{"col": "username", "opr": "eq", "value": username}])
         if existing:
             self._send("put", f"security/users/{existing[0]['id']}", payload)

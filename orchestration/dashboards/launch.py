@@ -53,7 +53,7 @@ def serve_dashboards(
         password, generated = initialise(home)
         print(f"Starting Superset on {server.url} ...")
         server.start()
-        deployment = Deployer(server.url, ADMIN_USERNAME, password).deploy(serving_db)
+        deployment = Deployer(server.url, ADMIN_USERNAME, password, protect=home.protect).deploy(serving_db)
     except (SupersetStartError, DeployError) as error:
         server.stop()
         print(f"collab-benefits dashboards: {error}")
