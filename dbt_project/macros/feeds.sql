@@ -7,3 +7,23 @@
         ('los_acute', ref('stg_los_acute__file_loads')),
     ]) -}}
 {%- endmacro %}
+
+{#- The staging model of a feed's file-load register (one per feed, as dbt's staging layer wants, written once). -#}
+{% macro stg_file_loads(feed) -%}
+with file_loads as (
+    select * from {{ source(feed, 'file_loads') }}
+)
+
+select
+    load_id,
+    source_file,
+    period_month,
+    sha256,
+    file_bytes,
+    row_count,
+    is_revision,
+    action,
+    is_current,
+    loaded_at
+from file_loads
+{%- endmacro %}
