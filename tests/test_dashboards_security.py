@@ -650,7 +650,8 @@ def test_datasets_cannot_be_created_or_changed_and_exports_are_refused(ctx):
     for method, route, payload in attempts:
         call = getattr(ctx.pmo.client, method)
         response = call(ctx.pmo._url(route), json=payload) if payload is not None else call(ctx.pmo._url(route))
-        _check(ctx, "PMO SLP", f"{method.upper()} {route}", response, refused=True)
+        fields = f" ({', '.join(payload)})" if payload else ""
+        _check(ctx, "PMO SLP", f"{method.upper()} {route}{fields}", response, refused=True)
     exports = [
         f"dashboard/export/?q=!({ctx.deployment.dashboards['benefits-tracker']})",
         f"chart/export/?q=!({ctx.deployment.charts['benefit_register']})",
