@@ -10,6 +10,7 @@ publishers' real pages).
 from __future__ import annotations
 
 import os
+import shutil
 from pathlib import Path
 
 import duckdb
@@ -99,11 +100,25 @@ class WarehouseResource(ConfigurableResource):
         ``COLLAB_DUCKDB_MEMORY_LIMIT``, else 2 GB, as dbt's in profiles.yml): left to its default (80% of the
         machine), DuckDB keeps every block a backfill writes cached in the process that ingests (SPEC §12)."""
         self.warehouse_path.mkdir(parents=True, exist_ok=True)
+        make_warehouse_private(self.warehouse_path)
         con = duckdb.connect(str(self.build_db_path))
         self.build_db_path.chmod(0o600)  # it holds patient-level rows: the owner's only (issue 17)
         # SET rather than connect(config=…): a second connection to the same file with another config is refused
         con.execute("set memory_limit = ?", [memory_limit or os.environ.get("COLLAB_DUCKDB_MEMORY_LIMIT", "2GB")])
         return con
+
+
+def make_warehouse_private(path: Path) -> None:
+    """The warehouse folder holds patient-level data beyond the build database (the quarantine's copies of rejected
+    extracts, the logs' row-level messages): only its owner may enter it. With ``COLLAB_SERVING_GROUP`` (a
+    Superset running as another user, see orchestration/publish.py) that group may pass through it to the
+    serving file, which is the only file it can read, without listing the folder (0710)."""
+    group = os.environ.get("COLLAB_SERVING_GROUP", "").strip()
+    if group:
+        shutil.chown(path, group=group)
+        path.chmod(0o710)
+    else:
+        path.chmod(0o700)
 
 
 # --------------------------------------------------------------------------------------------------------------

@@ -289,3 +289,13 @@ def test_complementary_suppression_hides_the_smallest_cells_it_needs_and_no_more
     reasons = {part: reason for part, _, _, reason in groups[0]["cells"]}
     assert reasons == {"q1": None, "q2": "small_count", "q3": None, "q4": None, "q5": "zero", "u": "complementary"}
 
+
+
+def test_the_warehouse_and_its_databases_are_the_owners_only(bundled_run):
+    """The build database holds patient-level rows, the quarantine and logs can too: nobody else may read them."""
+    import stat
+
+    warehouse = bundled_run.serving_db.parent
+    assert stat.S_IMODE(warehouse.stat().st_mode) == 0o700
+    for database in (bundled_run.serving_db, bundled_run.build_db):
+        assert stat.S_IMODE(database.stat().st_mode) == 0o600, database
