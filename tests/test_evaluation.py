@@ -13,6 +13,7 @@ from orchestration.analytics.evaluation import (
     Estimate,
     before_after,
     difference_in_differences,
+    event_study,
     interrupted_time_series,
 )
 
@@ -272,3 +273,69 @@ def test_did_bootstrap_covers_zero_across_seeds():
         covers(difference_in_differences(simulate_panel(100 + s), GO_LIVE, pre_trend_months=0), 0.0) for s in range(20)
     )
     assert hits >= 18
+
+
+# --------------------------------------------------------------------------------------------------------------
+# Event study
+
+
+@pytest.mark.filterwarnings("ignore:invalid value encountered in sqrt")
+def test_event_study_reproduces_a_hand_made_path_exactly():
+    """No noise: every trust = its own level + a common month effect, and treated trusts add a known path by
+    event time. The coefficients are that path minus its value at −1; the bins hold the mean of their months."""
+    periods = months(24)  # go-live at month 12 (2023-01)
+    go_live = date(2023, 1, 1)
+    path = {k: (0.0 if k < 0 else -5.0 - k) for k in range(-12, 12)}
+    path[-8] = 2.0  # a blip inside the −6 bin (months −12 … −6): the bin's coefficient is 2 / 7
+    rows = []
+    for i in range(8):
+        treated = i < 3
+        for m, period in enumerate(periods):
+            k = m - 12
+            value = 100 + 10 * i + 3 * np.sin(m) + (path[k] if treated else 0.0)
+            rows.append({"org_code": f"R{i}", "period_month": period, "value": value, "treated": treated})
+    study = event_study(pd.DataFrame(rows), go_live, inference="cluster_robust_t")
+    got = {e.event_time: e for e in study.estimates}
+    assert sorted(got) == list(range(-6, 12))
+    assert got[-1].is_reference and got[-1].estimate == 0.0
+    assert got[-6].is_binned and got[-6].months == 7
+    assert got[-6].estimate == pytest.approx(2.0 / 7, abs=1e-8)
+    for k in range(-5, -1):
+        assert got[k].estimate == pytest.approx(0.0, abs=1e-8)
+    for k in range(0, 11):
+        assert got[k].estimate == pytest.approx(-5.0 - k, abs=1e-8)
+    assert not got[11].is_binned  # 11 months after go-live in the panel: the last lag (12) is not reached
+    assert (study.pre_periods, study.post_periods, study.treated_count, study.comparator_count) == (12, 12, 3, 5)
+
+
+def test_event_study_recovers_a_planted_effect_with_bootstrap_intervals():
+    panel = simulate_panel(3, effect=-30.0)
+    study = event_study(panel, GO_LIVE)
+    lags = [e for e in study.estimates if e.event_time >= 0]
+    leads = [e for e in study.estimates if e.event_time < -1]
+    assert all(e.ci_lower <= e.estimate <= e.ci_upper for e in study.estimates)
+    # every lag excludes zero and the mean lag is near the planted −30 (each is relative to one noisy month, −1)
+    assert all(e.ci_upper < 0 for e in lags)
+    assert np.mean([e.estimate for e in lags]) == pytest.approx(-30.0, abs=12.0)
+    assert sum(e.ci_lower <= -30.0 <= e.ci_upper for e in lags) >= len(lags) - 2
+    assert sum(e.ci_lower <= 0.0 <= e.ci_upper for e in leads) >= len(leads) - 1
+    assert study.inference == "wild_cluster_bootstrap_webb_restricted"
+    assert study.comparator_count == 15 and study.treated_count == 5
+    assert study.pre_trend_p_value is not None and study.pre_trend_p_value > 0.05
+    again = event_study(panel, GO_LIVE)
+    assert [e.ci_lower for e in again.estimates] == [e.ci_lower for e in study.estimates]  # seeded
+
+
+def test_event_study_flags_a_pre_trend():
+    panel = simulate_panel(4, effect=0.0, treated_pre_slope=3.0)
+    study = event_study(panel, GO_LIVE, inference="cluster_robust_t")
+    assert study.pre_trend_p_value is not None and study.pre_trend_p_value < 0.01
+    assert study.pre_trend_inference == "cluster_robust_wald_f"
+
+
+def test_event_study_needs_the_reference_month_and_comparators():
+    panel = simulate_panel(5)
+    with pytest.raises(ValueError, match="reference month"):
+        event_study(panel[~(panel["treated"] & (pd.to_datetime(panel["period_month"]) == "2023-06-01"))], GO_LIVE)
+    with pytest.raises(ValueError, match="comparator"):
+        event_study(panel[panel["treated"]], GO_LIVE)

@@ -462,3 +462,169 @@ def interrupted_time_series(
         )
 
     return make("post", "level"), make("time_since_go_live", "slope")
+
+
+# --------------------------------------------------------------------------------------------------------------
+# Event study
+# --------------------------------------------------------------------------------------------------------------
+
+INFERENCE_CLUSTER_WALD = "cluster_robust_wald_f"
+#: Event times are binned at the ends: the first lead holds every month up to it, the last lag every month from it.
+EVENT_STUDY_LEADS = 6
+EVENT_STUDY_LAGS = 12
+#: The omitted (reference) event time: the month before go-live.
+EVENT_STUDY_REFERENCE = -1
+
+
+@dataclass(frozen=True)
+class EventTimeEstimate:
+    """The treated-minus-comparator difference at one event time, relative to the month before go-live.
+
+    `event_time` is months from the go-live month (0 = go-live month); the first and last are bins
+    (`is_binned`: every month at or before the first lead, at or after the last lag). The reference month
+    (−1) is a row with estimate 0 and no interval. `months` counts the calendar months in the bin."""
+
+    event_time: int
+    estimate: float
+    ci_lower: float
+    ci_upper: float
+    p_value: float
+    is_binned: bool
+    is_reference: bool
+    months: int
+    bounded: bool
+
+
+@dataclass(frozen=True)
+class EventStudy:
+    """Leads and lags around go-live with the joint test of the leads (pre-trend)."""
+
+    estimates: list[EventTimeEstimate]
+    pre_periods: int
+    post_periods: int
+    treated_count: int
+    comparator_count: int
+    pre_trend_p_value: float | None
+    pre_trend_inference: str
+    inference: str
+    note: str
+
+
+def event_study(
+    panel: pd.DataFrame,
+    go_live: date,
+    *,
+    leads: int = EVENT_STUDY_LEADS,
+    lags: int = EVENT_STUDY_LAGS,
+    inference: str = INFERENCE_WILD_BOOTSTRAP,
+    bootstrap_draws: int = BOOTSTRAP_DRAWS,
+    bootstrap_seed: int = BOOTSTRAP_SEED,
+) -> EventStudy:
+    """Event study on the same organisation-month panel as `difference_in_differences` (same comparators).
+
+    Model: `value ~ Σ_k treated × 1[event_time = k] + C(org_code) + C(month)` by OLS, k from −`leads` to
+    `lags` except the reference month −1, with event times binned at the ends (every month ≤ −`leads` in the
+    first lead, every month ≥ `lags` in the last lag). Each coefficient is the treated-minus-comparator
+    difference at that event time relative to the month before go-live. Transition months are kept: the event
+    study is there to show them.
+
+    Each coefficient's 95% interval and p-value come, as for the DiD, from the restricted wild cluster bootstrap
+    (Webb weights, `bootstrap_draws`, `bootstrap_seed`) by test inversion, on the coefficient with the fixed
+    effects and the other event-time terms partialled out (Frisch–Waugh–Lovell: the same coefficient, residuals
+    and bootstrap as in the full model). `inference='cluster_robust_t'` gives CR1 t(G − 1) intervals instead.
+
+    Pre-trend: the leads (every event time before −1) jointly zero, by a cluster-robust Wald F test
+    (`cluster_robust_wald_f`, F(q, G − 1)); with few clusters this test over-rejects somewhat, so a small
+    p-value is a caution, not a verdict. None when there are fewer than 2 leads with data.
+    """
+    method = "event_study"
+    if leads < 2 or lags < 0:
+        raise ValueError(f"{method}: leads must be >= 2 and lags >= 0")
+    _require_columns(panel, ["org_code", "period_month", "value", "treated"], method)
+    data = _prepare(panel, ["org_code", "period_month"], method)
+    if data["treated"].isna().any():
+        raise ValueError(f"{method}: treated is missing for some rows")
+    data["treated"] = data["treated"].astype(bool)
+    if (data.groupby("org_code")["treated"].nunique() > 1).any():
+        raise ValueError(f"{method}: treated must be constant within an organisation")
+    g = _month_index(go_live)
+    data["raw_event_time"] = data["month"] - g
+    data["event_time"] = data["raw_event_time"].clip(lower=-leads, upper=lags)
+    pre_periods = int(data.loc[data["raw_event_time"] < 0, "month"].nunique())
+    post_periods = int(data.loc[data["raw_event_time"] >= 0, "month"].nunique())
+    treated_count = int(data.loc[data["treated"], "org_code"].nunique())
+    comparator_count = int(data.loc[~data["treated"], "org_code"].nunique())
+    _check_counts(method, pre_periods, post_periods, f" ({treated_count} treated, {comparator_count} comparators)")
+    if treated_count == 0 or comparator_count == 0:
+        raise ValueError(f"{method}: needs treated and comparator organisations ({treated_count}, {comparator_count})")
+    treated_times = set(data.loc[data["treated"], "event_time"])
+    if EVENT_STUDY_REFERENCE not in treated_times:
+        raise ValueError(f"{method}: the treated organisations have no data in the reference month (−1)")
+    times = [k for k in range(-leads, lags + 1) if k != EVENT_STUDY_REFERENCE and k in treated_times]
+    terms = {k: f"es_{'m' if k < 0 else 'p'}{abs(k)}" for k in times}
+    for k, name in terms.items():
+        data[name] = (data["treated"] & (data["event_time"] == k)).astype(float)
+    result = _cluster_fit(f"value ~ {' + '.join(terms.values())} + C(org_code) + C(month_label)", data)
+
+    leads_present = [terms[k] for k in times if k < EVENT_STUDY_REFERENCE]
+    pre_trend_p_value = None
+    if len(leads_present) >= 2:
+        test = result.f_test(", ".join(f"{name} = 0" for name in leads_present))
+        pre_trend_p_value = float(np.asarray(test.pvalue).ravel()[0])
+        if np.isnan(pre_trend_p_value):
+            pre_trend_p_value = None
+
+    months_in = data.groupby("event_time")["month"].nunique().to_dict()
+    clusters = pd.factorize(data["org_code"])[0]
+    residualised = None
+    if inference == INFERENCE_WILD_BOOTSTRAP:
+        residualised = _two_way_residuals(data, ["value", *terms.values()])
+    elif inference != INFERENCE_CLUSTER_T:
+        raise ValueError(f"{method}: unknown inference {inference!r}")
+    estimates = []
+    all_bounded = True
+    for k in sorted([*times, EVENT_STUDY_REFERENCE]):
+        binned = (k == -leads) or (k == lags)
+        if k == EVENT_STUDY_REFERENCE:
+            estimates.append(EventTimeEstimate(k, 0.0, 0.0, 0.0, 1.0, False, True, int(months_in.get(k, 0)), True))
+            continue
+        name = terms[k]
+        estimate, std_error, lower, upper, p_value = _from_result(result, name)
+        bounded = True
+        if residualised is not None:
+            column = list(terms.values()).index(name) + 1
+            others = np.delete(residualised[:, 1:], column - 1, axis=1)
+            y, d = residualised[:, 0], residualised[:, column]
+            if others.shape[1]:  # partial the other event-time terms out too
+                beta_y, *_ = np.linalg.lstsq(others, y, rcond=None)
+                beta_d, *_ = np.linalg.lstsq(others, d, rcond=None)
+                y, d = y - others @ beta_y, d - others @ beta_d
+            p_value, lower, upper, bounded = wild_bootstrap_interval(
+                y, d, clusters, estimate, std_error, draws=bootstrap_draws, seed=bootstrap_seed
+            )
+        all_bounded &= bounded
+        estimates.append(
+            EventTimeEstimate(k, estimate, lower, upper, p_value, binned, False, int(months_in.get(k, 0)), bounded)
+        )
+    notes = [
+        f"two-way fixed effects, reference month {EVENT_STUDY_REFERENCE}, event times binned at ≤ −{leads} and "
+        f"≥ {lags}; leads tested jointly by cluster-robust Wald F"
+    ]
+    if inference == INFERENCE_WILD_BOOTSTRAP:
+        notes.append(
+            f"intervals by restricted wild cluster bootstrap (Webb weights, {bootstrap_draws} draws, seed "
+            f"{bootstrap_seed}) over {treated_count} treated and {comparator_count} comparator organisations"
+        )
+    if not all_bounded:
+        notes.append(f"some intervals unbounded (cut at {MAX_INTERVAL_SES:g} standard errors)")
+    return EventStudy(
+        estimates=estimates,
+        pre_periods=pre_periods,
+        post_periods=post_periods,
+        treated_count=treated_count,
+        comparator_count=comparator_count,
+        pre_trend_p_value=pre_trend_p_value,
+        pre_trend_inference=INFERENCE_CLUSTER_WALD,
+        inference=inference,
+        note="; ".join(notes),
+    )
