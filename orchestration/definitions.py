@@ -58,6 +58,9 @@ BENEFITS_MARTS = {
     "SPC variation and assurance.",
     "fct_evaluation": "Before/after, difference-in-differences and interrupted time series estimates with 95% "
     "intervals, around each collaborative's go-live.",
+    "fct_event_study": "Event study: treated-minus-comparator differences month by month around each "
+    "collaborative's go-live (leads and lags, binned at the ends) with 95% wild cluster bootstrap intervals and the "
+    "joint pre-trend test.",
 }
 
 
