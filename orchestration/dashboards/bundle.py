@@ -663,6 +663,94 @@ inner join main.dim_metric as metric on metric.metric_code = estimate.metric_cod
         rls="collaborative",
     ),
     Dataset(
+        name="eval_event_study",
+        description="The event study around each collaborative's go-live: month by month, the member trusts' "
+        "difference from the comparator trusts relative to the month before go-live, with its 95% interval (wild "
+        "cluster bootstrap) and the joint test of the months before go-live. One row per collaborative, metric, "
+        "event time (and ICB).",
+        sql=_with(CTE_ICBS, CTE_COLLABORATIVE_ICBS)
+        + """select
+    study.collaborative_code,
+    ci.collaborative,
+    ci.icb,
+    study.metric_code,
+    metric.metric_name as metric,
+    study.collaborative_code || ' · ' || metric.metric_name as evaluated_series,
+    study.event_time,
+    study.event_time_label,
+    study.is_binned,
+    study.is_reference,
+    study.months_in_bin,
+    study.estimate,
+    study.ci_lower,
+    study.ci_upper,
+    study.p_value,
+    study.pre_periods,
+    study.post_periods,
+    study.treated_count,
+    study.comparator_count,
+    study.pre_trend_p_value,
+    case
+        when study.pre_trend_p_value < 0.05 then 'Leads not jointly zero: pre-trend fails'
+        when study.pre_trend_p_value is not null then 'Leads jointly zero: no evidence of a pre-trend'
+        else 'Pre-trend not tested'
+    end as pre_trend,
+    case study.inference
+        when 'wild_cluster_bootstrap_webb_restricted' then 'Wild cluster bootstrap (Webb, restricted)'
+        when 'cluster_robust_t' then 'Clustered t (few-cluster caution)'
+        when 'reference' then 'Reference month (zero by definition)'
+        else study.inference
+    end as inference,
+    study.note,
+    study.go_live_date
+from main.fct_event_study as study
+inner join collaborative_icbs as ci on ci.collaborative_code = study.collaborative_code
+inner join main.dim_metric as metric on metric.metric_code = study.metric_code""",
+        columns=(
+            COLLABORATIVE_CODE,
+            COLLABORATIVE,
+            ICB,
+            METRIC_CODE,
+            METRIC,
+            _col("evaluated_series", "VARCHAR", "Evaluated series", "Collaborative and metric evaluated."),
+            _col(
+                "event_time",
+                "BIGINT",
+                "Months from go-live",
+                "0 is the go-live month, −1 the reference; the first and last hold every month beyond them.",
+            ),
+            _col("event_time_label", "VARCHAR", "Event time"),
+            _col("is_binned", "BOOLEAN", "Binned end", "The event time holds every month beyond it."),
+            _col("is_reference", "BOOLEAN", "Reference month"),
+            _col("months_in_bin", "BIGINT", "Months in bin"),
+            _col(
+                "estimate",
+                "DOUBLE",
+                "Difference from comparators",
+                "Members minus comparators, relative to the month before go-live, in the metric's unit.",
+            ),
+            _col("ci_lower", "DOUBLE", "95% CI lower"),
+            _col("ci_upper", "DOUBLE", "95% CI upper"),
+            _col("p_value", "DOUBLE", "p-value"),
+            _col("pre_periods", "BIGINT", "Months before"),
+            _col("post_periods", "BIGINT", "Months after"),
+            _col("treated_count", "BIGINT", "Member trusts"),
+            _col("comparator_count", "BIGINT", "Comparator trusts"),
+            _col(
+                "pre_trend_p_value",
+                "DOUBLE",
+                "Pre-trend p-value",
+                "Joint test that every month before go-live is zero (cluster-robust Wald F).",
+            ),
+            _col("pre_trend", "VARCHAR", "Pre-trend", "The joint test of the leads, in words."),
+            _col("inference", "VARCHAR", "Inference", "Where the interval comes from."),
+            _col("note", "VARCHAR", "Note"),
+            _col("go_live_date", "DATE", "Go-live"),
+        ),
+        audiences=(EVALUATOR,),
+        rls="collaborative",
+    ),
+    Dataset(
         name="eval_before_after",
         description="Each evaluated collaborative series (like-for-like membership) month by month, split at "
         f"go-live into before, the {EVALUATION_TRANSITION_MONTHS} transition months left out of the estimates, and "
@@ -1308,6 +1396,52 @@ CHARTS: tuple[Chart, ...] = (
         ignores=("Evaluated series",),
     ),
     Chart(
+        key="evaluation_event_study",
+        title="Event study: members against comparators month by month around go-live, with 95% intervals",
+        description="The member trusts' difference from the comparator trusts in each month from go-live, relative "
+        "to the month before go-live (zero), with trust and month fixed effects, on the same trusts and months as "
+        "the difference-in-differences; the first and last points hold every month beyond them. Intervals come from "
+        "the restricted wild cluster bootstrap. Points before go-live should sit around zero: if they do not (see "
+        "the pre-trend test beside the chart), the comparison trusts were on a different path before "
+        "go-live and the effect is to be treated with caution. Pick the series in the Evaluated series filter.",
+        dataset="eval_event_study",
+        spec=c.timeseries(
+            "echarts_timeseries_line",
+            x_axis="event_time",
+            temporal=False,
+            metrics=[
+                M("MAX(estimate)", "Difference from comparators"),
+                M("MAX(ci_lower)", "95% CI lower"),
+                M("MAX(ci_upper)", "95% CI upper"),
+            ],
+            x_axis_title="Months from go-live (−1 = reference)",
+            markers=True,
+        ),
+    ),
+    Chart(
+        key="evaluation_pre_trend",
+        title="Were members and comparators on the same path before go-live?",
+        description="The joint test that the event study's months before go-live are all zero (cluster-robust "
+        "Wald F over trusts). A small p-value says the comparison trusts were on a different path before go-live, "
+        "so the difference-in-differences and event-study effects are to be treated with caution.",
+        dataset="eval_event_study",
+        spec=c.table(
+            groupby=[
+                "collaborative",
+                "metric",
+                "pre_trend",
+                "pre_trend_p_value",
+                "pre_periods",
+                "post_periods",
+                "treated_count",
+                "comparator_count",
+            ],
+            sort_by=M("MIN(evaluated_series)", "Order"),
+            column_config={"pre_trend_p_value": {"d3NumberFormat": ".3f"}},
+        ),
+        ignores=("Evaluated series",),
+    ),
+    Chart(
         key="evaluation_before_after",
         title="Before and after go-live for the selected series",
         description=f"The collaborative's monthly value (today's members over all history), in three parts: "
@@ -1597,6 +1731,7 @@ DASHBOARDS: tuple[Dashboard, ...] = (
         "uncertainty, and the series behind them split at go-live. Pick a series in the **Evaluated series** filter.",
         rows=(
             (("evaluation_estimates", 12),),
+            (("evaluation_event_study", 8), ("evaluation_pre_trend", 4)),
             (("evaluation_before_after", 7), ("evaluation_indexed", 5)),
             (("evaluation_members", 12),),
         ),
