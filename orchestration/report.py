@@ -1074,6 +1074,9 @@ class EvaluationBlock:
     unit: str | None
     better: str | None
     rows: list[dict[str, Any]]
+    #: The event study's event times (leads and lags around go-live) and its pre-trend in words.
+    event_study: list[dict[str, Any]] = field(default_factory=list)
+    event_study_sentence: str | None = None
 
     @property
     def change_unit(self) -> str:
@@ -1436,6 +1439,81 @@ def _load_evaluation(reader: _Reader, code: str, metrics: dict[str, dict[str, An
     return result
 
 
+PRE_TREND_ALPHA = 0.05
+
+
+def _pre_trend_sentence(p_value: float | None, pre_periods: float | None, treated: float | None) -> str:
+    """The event study's joint test of the leads, in words."""
+    if p_value is None:
+        return "The leads before go-live could not be tested jointly (too few months before go-live)."
+    p_text = "p < 0.001" if p_value < 0.001 else f"p = {_fmt_p(p_value)}"
+    if p_value < PRE_TREND_ALPHA:
+        return (
+            f"The leads before go-live are not jointly zero ({p_text}): the comparison trusts were on a different "
+            "path before go-live, so treat the difference-in-differences and event-study effects with caution."
+        )
+    return (
+        f"The leads before go-live are compatible with zero ({p_text}): no evidence that member and comparison "
+        f"trusts were on different paths before go-live (with {_fmt_int(pre_periods)} months before go-live and "
+        f"{_fmt_int(treated)} member trusts the test cannot rule out a small pre-trend)."
+    )
+
+
+def _load_event_study(reader: _Reader, code: str) -> dict[str, tuple[list[dict[str, Any]], str]]:
+    """Per metric: the event study's rows (event time, estimate, interval) and its pre-trend sentence."""
+    if not reader.has("fct_event_study"):
+        return {}
+    frame = reader.frame(
+        "fct_event_study",
+        "select metric_code, event_time, event_time_label, is_reference, estimate, ci_lower, ci_upper, p_value, "
+        "months_in_bin, pre_periods, treated_count, comparator_count, pre_trend_p_value "
+        "from fct_event_study where collaborative_code = ? order by metric_code, event_time",
+        [code],
+    )
+    by_metric: dict[str, list[dict[str, Any]]] = {}
+    for r in _records(frame):
+        by_metric.setdefault(str(r["metric_code"]), []).append(r)
+    result = {}
+    for metric_code, records in by_metric.items():
+        rows = []
+        for r in records:
+            estimate, low, high = _float(r["estimate"]), _float(r["ci_lower"]), _float(r["ci_upper"])
+            decimals = _shared_decimals(estimate, low, high)
+            reference = bool(r["is_reference"])
+            rows.append(
+                {
+                    "event_time": int(r["event_time"]),
+                    "label": _text(r.get("event_time_label")) or str(r["event_time"]),
+                    "is_reference": reference,
+                    "estimate": estimate,
+                    "ci_lower": low,
+                    "ci_upper": high,
+                    "estimate_text": _fmt_number(estimate, decimals=decimals),
+                    "ci_text": "reference (zero)"
+                    if reference
+                    else (
+                        f"{_fmt_number(low, decimals=decimals)} to {_fmt_number(high, decimals=decimals)}"
+                        if low is not None and high is not None
+                        else "—"
+                    ),
+                    "months_text": _fmt_int(r["months_in_bin"]),
+                }
+            )
+        first = records[0]
+        sentence = _pre_trend_sentence(
+            _float(first["pre_trend_p_value"]), _float(first["pre_periods"]), _float(first["treated_count"])
+        )
+        lags = [row for row in rows if row["event_time"] >= 0 and row["ci_lower"] is not None]
+        excluding = [row for row in lags if row["ci_lower"] > 0 or row["ci_upper"] < 0]
+        if lags:
+            sentence += (
+                f" From go-live on, {len(excluding)} of {len(lags)} monthly intervals exclude zero (no difference "
+                f"from the {_fmt_int(first['comparator_count'])} comparison trusts)."
+            )
+        result[metric_code] = (rows, sentence)
+    return result
+
+
 def _load_caveats(reader: _Reader, code: str, benefits: list[BenefitView]) -> list[CaveatRow]:
     frame = reader.frame(
         "fct_collaborative_metric_month",
@@ -1550,6 +1628,10 @@ def _environment() -> Environment:
     return env
 
 
+def _attach_keys(blocks: list[EvaluationBlock], studies: dict[str, Any]) -> list[tuple[EvaluationBlock, Any]]:
+    return [(block, studies[block.metric_code]) for block in blocks if block.metric_code in studies]
+
+
 def build_report(serving_db: Path, collaborative_code: str, synthetic_note: str | None = DEFAULT_SYNTHETIC_NOTE) -> str:
     """The benefits board report of one collaborative as a complete, self-contained HTML page."""
     con = duckdb.connect(str(serving_db), read_only=True)
@@ -1561,6 +1643,8 @@ def build_report(serving_db: Path, collaborative_code: str, synthetic_note: str 
         benefits = _load_benefits(reader, collaborative_code, metrics, orgs)
         variation = _load_variation(reader, collaborative_code, benefits, metrics, orgs)
         evaluation = _load_evaluation(reader, collaborative_code, metrics)
+        for block, (rows, sentence) in _attach_keys(evaluation, _load_event_study(reader, collaborative_code)):
+            block.event_study, block.event_study_sentence = rows, sentence
         caveats = _load_caveats(reader, collaborative_code, benefits)
         published = _published_at(reader)
         problems = list(dict.fromkeys(reader.problems))
