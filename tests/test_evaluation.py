@@ -15,6 +15,7 @@ from orchestration.analytics.evaluation import (
     difference_in_differences,
     event_study,
     interrupted_time_series,
+    synthetic_control,
 )
 
 START = date(2022, 1, 1)
@@ -339,3 +340,59 @@ def test_event_study_needs_the_reference_month_and_comparators():
         event_study(panel[~(panel["treated"] & (pd.to_datetime(panel["period_month"]) == "2023-06-01"))], GO_LIVE)
     with pytest.raises(ValueError, match="comparator"):
         event_study(panel[panel["treated"]], GO_LIVE)
+
+
+# --------------------------------------------------------------------------------------------------------------
+# Synthetic control
+
+
+def test_synthetic_control_recovers_exact_weights_and_a_planted_gap():
+    """The treated trusts' mean is exactly 0.3 × D0 + 0.7 × D1 before go-live and 12 lower after: the weights
+    are recovered, the pre-period fit is perfect and the gap is the planted −12."""
+    rng = np.random.default_rng(7)
+    periods = months(30)  # go-live at month 18
+    donors = {f"D{i}": 100 + 10 * i + rng.normal(0, 5, 30).cumsum() for i in range(6)}
+    target = 0.3 * donors["D0"] + 0.7 * donors["D1"]
+    target[18:] -= 12.0
+    rows = [
+        {"org_code": org, "period_month": p, "value": v, "treated": False}
+        for org, values in donors.items()
+        for p, v in zip(periods, values, strict=True)
+    ]
+    for org, shift in (("T0", -1.0), ("T1", 1.0)):  # two treated trusts whose mean is the target
+        rows += [
+            {"org_code": org, "period_month": p, "value": v + shift, "treated": True}
+            for p, v in zip(periods, target, strict=True)
+        ]
+    result = synthetic_control(pd.DataFrame(rows), GO_LIVE)
+    assert result.weights["D0"] == pytest.approx(0.3, abs=0.02) and result.weights["D1"] == pytest.approx(0.7, abs=0.02)
+    assert sum(result.weights.values()) == pytest.approx(1.0)
+    assert result.pre_rmspe < 0.5
+    assert result.estimate == pytest.approx(-12.0, abs=0.5)
+    assert (result.pre_periods, result.post_periods, result.donor_count, result.treated_count) == (18, 12, 6, 2)
+    # rank p-value: the treated post/pre ratio beats every placebo's, so p = 1 / (donors + 1)
+    assert result.p_value == pytest.approx(1 / 7)
+    assert len(result.placebos) == 6 and set(result.placebos["org_code"]) == set(donors)
+    est = result.as_estimate()
+    assert est.method == "synthetic_control" and est.inference == "placebo_in_space" and est.comparator_count == 6
+
+
+def test_synthetic_control_interval_is_the_scaled_placebo_quantile():
+    panel = simulate_panel(11, effect=-30.0, n_treated=5, n_comparators=15)
+    result = synthetic_control(panel, GO_LIVE, transition_months=3)
+    scaled = result.placebos["estimate"].abs() / result.placebos["pre_rmspe"]
+    c = np.quantile(scaled, 0.95, method="higher")
+    assert result.ci_upper - result.estimate == pytest.approx(c * result.pre_rmspe)
+    assert result.estimate - result.ci_lower == pytest.approx(c * result.pre_rmspe)
+    assert result.ci_lower <= -30.0 <= result.ci_upper
+    assert result.ci_upper < 0
+    ratios = result.placebos["ratio"]
+    treated_ratio = result.post_rmspe / result.pre_rmspe
+    assert result.p_value == pytest.approx((1 + (ratios >= treated_ratio).sum()) / 16)
+    assert result.post_periods == 15  # 18 post months less the 3 transition months
+
+
+def test_synthetic_control_needs_enough_donors():
+    panel = simulate_panel(12, n_treated=3, n_comparators=3)
+    with pytest.raises(ValueError, match="at least 4 donors"):
+        synthetic_control(panel, GO_LIVE)

@@ -628,3 +628,154 @@ def event_study(
         inference=inference,
         note="; ".join(notes),
     )
+
+
+# --------------------------------------------------------------------------------------------------------------
+# Synthetic control
+# --------------------------------------------------------------------------------------------------------------
+
+INFERENCE_PLACEBO_IN_SPACE = "placebo_in_space"
+#: Donors and pre-period months a synthetic control needs.
+SYNTHETIC_MIN_DONORS = 4
+SYNTHETIC_MIN_PRE_PERIODS = 6
+
+
+@dataclass(frozen=True)
+class SyntheticControl:
+    """A synthetic control of the treated trusts' mean series and its placebos in space.
+
+    `estimate` is the mean gap (treated − synthetic) over the post months; `pre_rmspe`/`post_rmspe` the root
+    mean squared gap before go-live and after; `p_value` the rank of the treated unit's post/pre RMSPE ratio
+    among it and its placebos (Abadie, Diamond & Hainmueller 2010: (1 + placebos at least as extreme) /
+    (donors + 1)). The interval is `estimate` ± c × `pre_rmspe`, c the 95% quantile (numpy 'higher') of the
+    placebos' |mean post gap| ÷ pre RMSPE. `weights` maps each donor to its weight; `placebos` has one row per
+    donor (its own estimate, pre and post RMSPE, ratio)."""
+
+    estimate: float
+    ci_lower: float
+    ci_upper: float
+    p_value: float
+    pre_rmspe: float
+    post_rmspe: float
+    pre_periods: int
+    post_periods: int
+    treated_count: int
+    donor_count: int
+    weights: dict[str, float]
+    placebos: pd.DataFrame
+    note: str
+
+    def as_estimate(self) -> Estimate:
+        return Estimate(
+            method="synthetic_control",
+            estimate=self.estimate,
+            std_error=float("nan"),
+            ci_lower=self.ci_lower,
+            ci_upper=self.ci_upper,
+            p_value=self.p_value,
+            pre_periods=self.pre_periods,
+            post_periods=self.post_periods,
+            comparator_count=self.donor_count,
+            pre_trend_p_value=None,
+            note=self.note,
+            inference=INFERENCE_PLACEBO_IN_SPACE,
+        )
+
+
+def _synth_fit(treated: pd.Series, donors: pd.DataFrame, pre: np.ndarray):
+    """pysyncon `Synth` weights fitted on the pre-period outcomes (each pre month a predictor, equal V), then
+    the gap treated − synthetic in every month."""
+    from pysyncon import Synth
+
+    x0, x1 = donors.loc[pre], treated.loc[pre]
+    synth = Synth()
+    synth.fit(X0=x0, X1=x1, Z0=x0, Z1=x1, custom_V=np.ones(len(x0)))
+    weights = np.asarray(synth.W, dtype=float)
+    gap = treated - donors.to_numpy() @ weights
+    return weights, gap
+
+
+def _rmspe(gap: pd.Series) -> float:
+    return float(np.sqrt(np.mean(np.square(gap.to_numpy(dtype=float)))))
+
+
+def synthetic_control(
+    panel: pd.DataFrame, go_live: date, *, transition_months: int = 0, alpha: float = ALPHA
+) -> SyntheticControl:
+    """Synthetic control (Abadie, Diamond & Hainmueller) of the treated trusts' mean series from the comparator
+    trusts of the same panel as `difference_in_differences`, with weights fitted by pysyncon on the pre-period.
+
+    The treated unit is the mean over the treated organisations of each month; months where the treated mean or
+    any donor is missing are dropped (donors missing more than a quarter of the months are dropped first).
+    Months from go-live + `transition_months` are post; the transition months are left out. Inference by
+    placebo in space: each donor in turn is treated as if it were treated, with the other donors as its pool.
+    """
+    method = "synthetic_control"
+    _require_columns(panel, ["org_code", "period_month", "value", "treated"], method)
+    data = _prepare(panel, ["org_code", "period_month"], method)
+    data["treated"] = data["treated"].astype(bool)
+    g = _month_index(go_live)
+    post_start = g + transition_months
+    data = data[(data["month"] < g) | (data["month"] >= post_start)]
+    treated_count = int(data.loc[data["treated"], "org_code"].nunique())
+    if treated_count == 0:
+        raise ValueError(f"{method}: no treated organisations")
+    treated = data[data["treated"]].groupby("month")["value"].mean()
+    donors = data[~data["treated"]].pivot(index="month", columns="org_code", values="value")
+    months = treated.index.union(donors.index)
+    donors = donors.reindex(months)
+    donors = donors.loc[:, donors.notna().mean() >= 0.75]
+    keep = treated.reindex(months).notna() & donors.notna().all(axis=1)
+    treated, donors = treated.reindex(months)[keep], donors[keep]
+    pre = np.asarray(treated.index < g)
+    pre_periods, post_periods = int(pre.sum()), int((~pre).sum())
+    donor_count = donors.shape[1]
+    if donor_count < SYNTHETIC_MIN_DONORS or pre_periods < SYNTHETIC_MIN_PRE_PERIODS or post_periods < MIN_PERIODS:
+        raise ValueError(
+            f"{method}: needs at least {SYNTHETIC_MIN_DONORS} donors with data, {SYNTHETIC_MIN_PRE_PERIODS} pre and "
+            f"{MIN_PERIODS} post months; has {donor_count} donors, {pre_periods} pre and {post_periods} post months"
+        )
+    pre_index = treated.index[pre]
+
+    def effect(unit: pd.Series, pool: pd.DataFrame) -> tuple[np.ndarray, float, float, float]:
+        weights, gap = _synth_fit(unit, pool, pre_index)
+        pre_fit, post_fit = _rmspe(gap[pre]), _rmspe(gap[~pre])
+        return weights, float(gap[~pre].mean()), pre_fit, post_fit
+
+    weights, estimate, pre_rmspe, post_rmspe = effect(treated, donors)
+    rows = []
+    for donor in donors.columns:
+        _w, donor_estimate, donor_pre, donor_post = effect(donors[donor], donors.drop(columns=donor))
+        rows.append({"org_code": donor, "estimate": donor_estimate, "pre_rmspe": donor_pre, "post_rmspe": donor_post})
+    placebos = pd.DataFrame(rows)
+    tiny = 1e-12
+    placebos["ratio"] = placebos["post_rmspe"] / placebos["pre_rmspe"].clip(lower=tiny)
+    placebos["scaled_effect"] = placebos["estimate"].abs() / placebos["pre_rmspe"].clip(lower=tiny)
+    ratio = post_rmspe / max(pre_rmspe, tiny)
+    p_value = float((1 + (placebos["ratio"] >= ratio).sum()) / (donor_count + 1))
+    c = float(np.quantile(placebos["scaled_effect"], 1 - alpha, method="higher"))
+    half = c * pre_rmspe
+    note = (
+        f"pysyncon Synth, weights on {pre_periods} pre-period months (equal V) over {donor_count} donors; "
+        f"pre-period RMSPE {pre_rmspe:.3g}; p-value by rank of post/pre RMSPE among {donor_count} placebos in space; "
+        f"95% interval = estimate ± the placebos' 95% quantile of |mean post gap| / pre RMSPE ({c:.3g}) × pre RMSPE"
+    )
+    if donor_count < 19:
+        note += f"; with {donor_count} donors the smallest possible p-value is {1 / (donor_count + 1):.3f}"
+    if transition_months:
+        note += f"; {transition_months} transition month(s) after go-live excluded"
+    return SyntheticControl(
+        estimate=estimate,
+        ci_lower=estimate - half,
+        ci_upper=estimate + half,
+        p_value=p_value,
+        pre_rmspe=pre_rmspe,
+        post_rmspe=post_rmspe,
+        pre_periods=pre_periods,
+        post_periods=post_periods,
+        treated_count=treated_count,
+        donor_count=donor_count,
+        weights={str(k): float(w) for k, w in zip(donors.columns, weights, strict=True)},
+        placebos=placebos,
+        note=note,
+    )
