@@ -22,6 +22,7 @@ from orchestration.analytics.evaluation import (
     difference_in_differences,
     event_study,
     interrupted_time_series,
+    synthetic_control,
 )
 from orchestration.analytics.spc import spc, spc_arrays
 
@@ -102,6 +103,22 @@ SCHEMAS: dict[str, dict[str, str]] = {
         "note": "object",
         "go_live_date": "datetime64[ns]",
         "inference": "object",
+    },
+    "fct_synthetic_control_donor": {
+        "collaborative_code": "object",
+        "metric_code": "object",
+        "org_code": "object",
+        "weight": "float64",
+        "placebo_estimate": "float64",
+        "placebo_pre_rmspe": "float64",
+        "placebo_post_rmspe": "float64",
+        "placebo_rmspe_ratio": "float64",
+        "treated_pre_rmspe": "float64",
+        "treated_rmspe_ratio": "float64",
+        "donor_count": "int64",
+        "pre_periods": "int64",
+        "post_periods": "int64",
+        "go_live_date": "datetime64[ns]",
     },
     "fct_event_study": {
         "collaborative_code": "object",
@@ -420,6 +437,33 @@ def evaluation_panel(
     return panel
 
 
+def _synthetic_control_rows(panel: pd.DataFrame, go_live: date, collaborative: str, metric: str, donor_rows: list):
+    """The synthetic control's Estimate for fct_evaluation; its donors (weight and own placebo) into `donor_rows`."""
+    result = synthetic_control(panel, go_live, transition_months=EVALUATION_TRANSITION_MONTHS)
+    placebos = result.placebos.set_index("org_code")
+    ratio = result.post_rmspe / result.pre_rmspe if result.pre_rmspe > 0 else float("nan")
+    for org, weight in result.weights.items():
+        donor_rows.append(
+            {
+                "collaborative_code": collaborative,
+                "metric_code": metric,
+                "org_code": org,
+                "weight": weight,
+                "placebo_estimate": float(placebos.loc[org, "estimate"]),
+                "placebo_pre_rmspe": float(placebos.loc[org, "pre_rmspe"]),
+                "placebo_post_rmspe": float(placebos.loc[org, "post_rmspe"]),
+                "placebo_rmspe_ratio": float(placebos.loc[org, "ratio"]),
+                "treated_pre_rmspe": result.pre_rmspe,
+                "treated_rmspe_ratio": ratio,
+                "donor_count": result.donor_count,
+                "pre_periods": result.pre_periods,
+                "post_periods": result.post_periods,
+                "go_live_date": go_live,
+            }
+        )
+    return result.as_estimate()
+
+
 def build_evaluation(
     register: pd.DataFrame,
     metric_month: pd.DataFrame,
@@ -428,10 +472,13 @@ def build_evaluation(
     memberships: pd.DataFrame,
     organisations: pd.DataFrame,
     metrics: pd.DataFrame,
+    donors: list[dict] | None = None,
 ) -> pd.DataFrame:
-    """Before/after, difference-in-differences and interrupted time series for each collaborative and metric
-    in its benefits register, around the collaborative's go-live date (as_is: like-for-like)."""
+    """Before/after, difference-in-differences, interrupted time series and synthetic control for each
+    collaborative and metric in its benefits register, around the collaborative's go-live date (as_is:
+    like-for-like). With `donors` (a list) the synthetic control's donor rows are appended to it."""
     rows = []
+    donor_rows = donors if donors is not None else []
     applies = dict(zip(metrics["metric_code"], metrics["applies_to_org_types"], strict=True))
     go_lives = dict(zip(collaboratives["collaborative_code"], collaboratives["go_live_date"], strict=True))
     pairs = register.loc[register["measure"] == "value", ["collaborative_code", "metric_code"]].drop_duplicates()
@@ -478,6 +525,12 @@ def build_evaluation(
         )
         attempts.append(
             ("did", partial(difference_in_differences, panel, go_live, transition_months=EVALUATION_TRANSITION_MONTHS))
+        )
+        attempts.append(
+            (
+                "synthetic_control_gap",
+                partial(_synthetic_control_rows, panel, go_live, collaborative, metric, donor_rows),
+            )
         )
         for estimate_type, attempt in attempts:
             try:
@@ -572,7 +625,7 @@ def build_event_study(
 
 def build_benefits_marts(con: duckdb.DuckDBPyConnection) -> dict[str, int]:
     """Read the dbt marts from the build database, write fct_spc, dim_benefit, fct_benefit_tracking and
-    fct_evaluation and fct_event_study into its marts schema; return their row counts."""
+    fct_evaluation, fct_event_study and fct_synthetic_control_donor into its marts schema; return their row counts."""
     metric_month = con.execute("select * from marts.fct_collaborative_metric_month").df()
     metric_month["period_month"] = pd.to_datetime(metric_month["period_month"])
     metrics = con.execute("select * from marts.dim_metric").df()
@@ -595,9 +648,11 @@ def build_benefits_marts(con: duckdb.DuckDBPyConnection) -> dict[str, int]:
 
     fct_spc = build_spc(metric_month, metrics, collaboratives)
     dim_benefit, fct_benefit_tracking = build_benefit_tracking(register, metric_month, variation, months)
+    donors: list[dict] = []
     fct_evaluation = build_evaluation(
-        register, metric_month, org_month, collaboratives, memberships, organisations, metrics
+        register, metric_month, org_month, collaboratives, memberships, organisations, metrics, donors
     )
+    fct_synthetic_control_donor = _typed("fct_synthetic_control_donor", donors)
     fct_event_study = build_event_study(
         register, metric_month, org_month, collaboratives, memberships, organisations, metrics
     )
@@ -608,6 +663,7 @@ def build_benefits_marts(con: duckdb.DuckDBPyConnection) -> dict[str, int]:
         ("fct_benefit_tracking", fct_benefit_tracking),
         ("fct_evaluation", fct_evaluation),
         ("fct_event_study", fct_event_study),
+        ("fct_synthetic_control_donor", fct_synthetic_control_donor),
     ]:
         _replace_table(con, name, frame)
         written[name] = len(frame)
