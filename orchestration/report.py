@@ -95,8 +95,9 @@ METHOD_LABELS = {
     ("did", None): "Difference-in-differences",
     ("its", "level"): "Interrupted time series: change in level",
     ("its", "slope"): "Interrupted time series: change in trend",
+    ("synthetic_control", None): "Synthetic control",
 }
-METHOD_ORDER = {"before_after": 0, "did": 1, "its": 2}
+METHOD_ORDER = {"before_after": 0, "did": 1, "its": 2, "synthetic_control": 3}
 #: Metrics counted per month (flows), whose estimates read "… bed days a month".
 FLOW_METRICS = {
     "oap_inappropriate_bed_days",
@@ -1139,6 +1140,7 @@ def _estimate_sentence(block: EvaluationBlock, row: dict[str, Any]) -> str:
     name = {
         "before_after": "The before-and-after estimate",
         "did": "The difference-in-differences estimate",
+        "synthetic_control": "The synthetic-control estimate",
     }.get(method, "The interrupted time series estimate of the change in level")
     if method == "its" and note == "slope":
         name = "The interrupted time series estimate of the change in trend"
@@ -1152,6 +1154,11 @@ def _estimate_sentence(block: EvaluationBlock, row: dict[str, Any]) -> str:
         context.append(f"against {_fmt_int(row['comparator_count'])} comparator trusts")
         if row.get("inference") == "wild_cluster_bootstrap_webb_restricted":
             context.append("(interval by wild cluster bootstrap, which holds with few trusts)")
+    if method == "synthetic_control" and row["comparator_count"] is not None:
+        context.append(
+            f"against a weighted mix of {_fmt_int(row['comparator_count'])} donor trusts fitted before go-live "
+            "(p-value and interval from each donor treated as if it had gone live)"
+        )
     if context:
         sentence += ", from " + " ".join(context)
     sentence += "."
@@ -1427,7 +1434,7 @@ def _load_evaluation(reader: _Reader, code: str, metrics: dict[str, dict[str, An
         row["pre_trend_text"] = _fmt_p(row["pre_trend_p_value"])
         row["pre_text"] = _fmt_int(row["pre_periods"])
         row["post_text"] = _fmt_int(row["post_periods"])
-        row["comparators_text"] = _fmt_int(row["comparator_count"]) if method == "did" else "—"
+        row["comparators_text"] = _fmt_int(row["comparator_count"]) if method in ("did", "synthetic_control") else "—"
         block.rows.append(row)
     result = []
     for block in blocks.values():
