@@ -327,8 +327,10 @@ def test_report_content(serving_db):
         "The leads before go-live are not jointly zero (p = 0.012): the comparison trusts were on a different path "
         "before go-live, so treat the difference-in-differences and event-study effects with caution." in page
     )
-    assert "From go-live on, 4 of 4 monthly intervals exclude zero (no difference from the 9 comparison trusts)." in page
-    assert "<td>≤ -6</td><td class=\"num\">−20</td>" in page and "reference (zero)" in page
+    assert (
+        "From go-live on, 4 of 4 monthly intervals exclude zero (no difference from the 9 comparison trusts)." in page
+    )
+    assert '<td>≤ -6</td><td class="num">−20</td>' in page and "reference (zero)" in page
     # Data quality: partial months of the bed-days series and the suppressed trust.
     assert "2 of the last 12 months are partial" in page
     assert "12 months suppressed (small numbers)" in page
