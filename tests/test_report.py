@@ -412,3 +412,19 @@ def test_pre_trend_sentence_says_pass_fail_and_untested():
     assert passed.startswith("The leads before go-live are compatible with zero (p = 0.430)")
     assert "with 12 months before go-live and 3 member trusts" in passed
     assert "could not be tested" in _pre_trend_sentence(None, 2, 3)
+
+
+def test_a_synthetic_control_sentence_names_its_donors_and_its_under_coverage():
+    from orchestration.report import EvaluationBlock, _estimate_sentence
+
+    block = EvaluationBlock("oap_inappropriate_bed_days", "Bed days", "bed days", "lower", [])
+    row = {
+        "method": "synthetic_control", "note": None, "label": "Synthetic control", "estimate": -65.0,
+        "ci_lower": -89.0, "ci_upper": -41.0, "p_value": 0.143, "pre_periods": 12, "post_periods": 12,
+        "comparator_count": 6, "estimate_text": "−65", "ci_text": "−89 to −41", "inference": "placebo_in_space",
+        "pre_trend_p_value": None,
+    }  # fmt: skip
+    sentence = _estimate_sentence(block, row)
+    assert sentence.startswith("The synthetic-control estimate is −65 bed days a month (95% CI −89 to −41; p = 0.143)")
+    assert "against a weighted mix of 6 donor trusts fitted before go-live" in sentence
+    assert "87% for a nominal 95%" in sentence and "difference-in-differences, which is the headline" in sentence

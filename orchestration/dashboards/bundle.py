@@ -1436,7 +1436,8 @@ CHARTS: tuple[Chart, ...] = (
         "difference-in-differences against comparable trusts outside such collaboratives (errors clustered by "
         "trust, with a pre-trend test), interrupted time series (Newey–West errors) and synthetic control (a "
         "weighted mix of comparator trusts fitted before go-live; p-value and interval from each donor as if "
-        "treated). An interval that spans zero is no evidence of an effect.",
+        "treated; in simulation its interval covers 87% for a nominal 95%, so the DiD is the headline). An "
+        "interval that spans zero is no evidence of an effect.",
         dataset="eval_estimates",
         spec=c.table(
             groupby=[
