@@ -56,8 +56,13 @@ BENEFITS_MARTS = {
     "dim_benefit": "The benefits register with each benefit's resolved baseline and target.",
     "fct_benefit_tracking": "One row per benefit and month: actual, baseline, target, trajectory, % achieved, RAG, "
     "SPC variation and assurance.",
-    "fct_evaluation": "Before/after, difference-in-differences and interrupted time series estimates with 95% "
-    "intervals, around each collaborative's go-live.",
+    "fct_evaluation": "Before/after, difference-in-differences, interrupted time series and synthetic control "
+    "estimates with 95% intervals, around each collaborative's go-live.",
+    "fct_event_study": "Event study: treated-minus-comparator differences month by month around each "
+    "collaborative's go-live (leads and lags, binned at the ends) with 95% wild cluster bootstrap intervals and the "
+    "joint pre-trend test.",
+    "fct_synthetic_control_donor": "The synthetic control's donor trusts for each collaborative and metric: weight, "
+    "and each donor's own placebo-in-space estimate and pre/post RMSPE.",
 }
 
 

@@ -181,13 +181,54 @@ def test_every_estimate_carries_its_interval_and_counts(serving):
         "select method, estimate, ci_lower, ci_upper, p_value, pre_periods, post_periods, comparator_count, "
         "inference from fct_evaluation"
     ).fetchall()
-    assert {row[0] for row in rows} == {"before_after", "did", "its"}
-    inference = {"before_after": "welch_t", "its": "newey_west_t", "did": "wild_cluster_bootstrap_webb_restricted"}
+    assert {row[0] for row in rows} == {"before_after", "did", "its", "synthetic_control"}
+    inference = {
+        "before_after": "welch_t",
+        "its": "newey_west_t",
+        "did": "wild_cluster_bootstrap_webb_restricted",
+        "synthetic_control": "placebo_in_space",
+    }
     for method, estimate, lower, upper, p_value, pre, post, comparators, named in rows:
         assert named == inference[method]
         assert lower <= estimate <= upper and 0 <= p_value <= 1
         assert pre >= 3 and post >= 3
-        assert comparators > 0 if method == "did" else comparators == 0
+        assert comparators >= 4 if method == "synthetic_control" else (comparators > 0) == (method == "did")
+
+
+def test_synthetic_control_recovers_the_planted_slp_fall_and_serves_its_donors(serving):
+    go_live = date(2022, 4, 1)
+    planted = -0.30 * pre_go_live_trust_mean(
+        serving, "fct_oap_provider_month", "inappropriate_oap_bed_days", ["RV5", "RPG", "RQY"], go_live
+    )
+    estimate, lower, upper, donors = serving.execute(
+        "select estimate, ci_lower, ci_upper, comparator_count from fct_evaluation where collaborative_code = 'SLP' "
+        "and metric_code = 'oap_inappropriate_bed_days' and method = 'synthetic_control'"
+    ).fetchone()
+    # on the bundled samples about −65 (−89 to −41) against a planted −75, from 6 donors
+    assert lower <= planted <= upper and upper < 0
+    weights = serving.execute(
+        "select sum(weight), count(*), min(donor_count) from fct_synthetic_control_donor "
+        "where collaborative_code = 'SLP' and metric_code = 'oap_inappropriate_bed_days'"
+    ).fetchone()
+    assert weights == (pytest.approx(1.0, abs=1e-6), donors, donors)
+
+
+def test_the_event_study_covers_every_did_and_its_reference_month_is_zero(serving):
+    did_pairs = set(
+        serving.execute("select collaborative_code, metric_code from fct_evaluation where method = 'did'").fetchall()
+    )
+    study_pairs = set(
+        serving.execute("select distinct collaborative_code, metric_code from fct_event_study").fetchall()
+    )
+    assert study_pairs == did_pairs
+    assert serving.execute(
+        "select count(*) from fct_event_study where is_reference and (event_time <> -1 or estimate <> 0)"
+    ).fetchone() == (0,)
+    lags = serving.execute(
+        "select avg(estimate) from fct_event_study where collaborative_code = 'SLP' "
+        "and metric_code = 'oap_inappropriate_bed_days' and event_time >= 3"
+    ).fetchone()[0]
+    assert lags < 0  # the planted fall shows after the transition months
 
 
 def test_spc_covers_every_collaborative_series(serving):

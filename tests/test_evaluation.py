@@ -13,7 +13,9 @@ from orchestration.analytics.evaluation import (
     Estimate,
     before_after,
     difference_in_differences,
+    event_study,
     interrupted_time_series,
+    synthetic_control,
 )
 
 START = date(2022, 1, 1)
@@ -272,3 +274,125 @@ def test_did_bootstrap_covers_zero_across_seeds():
         covers(difference_in_differences(simulate_panel(100 + s), GO_LIVE, pre_trend_months=0), 0.0) for s in range(20)
     )
     assert hits >= 18
+
+
+# --------------------------------------------------------------------------------------------------------------
+# Event study
+
+
+@pytest.mark.filterwarnings("ignore:invalid value encountered in sqrt")
+def test_event_study_reproduces_a_hand_made_path_exactly():
+    """No noise: every trust = its own level + a common month effect, and treated trusts add a known path by
+    event time. The coefficients are that path minus its value at −1; the bins hold the mean of their months."""
+    periods = months(24)  # go-live at month 12 (2023-01)
+    go_live = date(2023, 1, 1)
+    path = {k: (0.0 if k < 0 else -5.0 - k) for k in range(-12, 12)}
+    path[-8] = 2.0  # a blip inside the −6 bin (months −12 … −6): the bin's coefficient is 2 / 7
+    rows = []
+    for i in range(8):
+        treated = i < 3
+        for m, period in enumerate(periods):
+            k = m - 12
+            value = 100 + 10 * i + 3 * np.sin(m) + (path[k] if treated else 0.0)
+            rows.append({"org_code": f"R{i}", "period_month": period, "value": value, "treated": treated})
+    study = event_study(pd.DataFrame(rows), go_live, inference="cluster_robust_t")
+    got = {e.event_time: e for e in study.estimates}
+    assert sorted(got) == list(range(-6, 12))
+    assert got[-1].is_reference and got[-1].estimate == 0.0
+    assert got[-6].is_binned and got[-6].months == 7
+    assert got[-6].estimate == pytest.approx(2.0 / 7, abs=1e-8)
+    for k in range(-5, -1):
+        assert got[k].estimate == pytest.approx(0.0, abs=1e-8)
+    for k in range(0, 11):
+        assert got[k].estimate == pytest.approx(-5.0 - k, abs=1e-8)
+    assert not got[11].is_binned  # 11 months after go-live in the panel: the last lag (12) is not reached
+    assert (study.pre_periods, study.post_periods, study.treated_count, study.comparator_count) == (12, 12, 3, 5)
+
+
+def test_event_study_recovers_a_planted_effect_with_bootstrap_intervals():
+    panel = simulate_panel(3, effect=-30.0)
+    study = event_study(panel, GO_LIVE)
+    lags = [e for e in study.estimates if e.event_time >= 0]
+    leads = [e for e in study.estimates if e.event_time < -1]
+    assert all(e.ci_lower <= e.estimate <= e.ci_upper for e in study.estimates)
+    # every lag excludes zero and the mean lag is near the planted −30 (each is relative to one noisy month, −1)
+    assert all(e.ci_upper < 0 for e in lags)
+    assert np.mean([e.estimate for e in lags]) == pytest.approx(-30.0, abs=12.0)
+    assert sum(e.ci_lower <= -30.0 <= e.ci_upper for e in lags) >= len(lags) - 2
+    assert sum(e.ci_lower <= 0.0 <= e.ci_upper for e in leads) >= len(leads) - 1
+    assert study.inference == "wild_cluster_bootstrap_webb_restricted"
+    assert study.comparator_count == 15 and study.treated_count == 5
+    assert study.pre_trend_p_value is not None and study.pre_trend_p_value > 0.05
+    again = event_study(panel, GO_LIVE)
+    assert [e.ci_lower for e in again.estimates] == [e.ci_lower for e in study.estimates]  # seeded
+
+
+def test_event_study_flags_a_pre_trend():
+    panel = simulate_panel(4, effect=0.0, treated_pre_slope=3.0)
+    study = event_study(panel, GO_LIVE, inference="cluster_robust_t")
+    assert study.pre_trend_p_value is not None and study.pre_trend_p_value < 0.01
+    assert study.pre_trend_inference == "cluster_robust_wald_f"
+
+
+def test_event_study_needs_the_reference_month_and_comparators():
+    panel = simulate_panel(5)
+    with pytest.raises(ValueError, match="reference month"):
+        event_study(panel[~(panel["treated"] & (pd.to_datetime(panel["period_month"]) == "2023-06-01"))], GO_LIVE)
+    with pytest.raises(ValueError, match="comparator"):
+        event_study(panel[panel["treated"]], GO_LIVE)
+
+
+# --------------------------------------------------------------------------------------------------------------
+# Synthetic control
+
+
+def test_synthetic_control_recovers_exact_weights_and_a_planted_gap():
+    """The treated trusts' mean is exactly 0.3 × D0 + 0.7 × D1 before go-live and 12 lower after: the weights
+    are recovered, the pre-period fit is perfect and the gap is the planted −12."""
+    rng = np.random.default_rng(7)
+    periods = months(30)  # go-live at month 18
+    donors = {f"D{i}": 100 + 10 * i + rng.normal(0, 5, 30).cumsum() for i in range(6)}
+    target = 0.3 * donors["D0"] + 0.7 * donors["D1"]
+    target[18:] -= 12.0
+    rows = [
+        {"org_code": org, "period_month": p, "value": v, "treated": False}
+        for org, values in donors.items()
+        for p, v in zip(periods, values, strict=True)
+    ]
+    for org, shift in (("T0", -1.0), ("T1", 1.0)):  # two treated trusts whose mean is the target
+        rows += [
+            {"org_code": org, "period_month": p, "value": v + shift, "treated": True}
+            for p, v in zip(periods, target, strict=True)
+        ]
+    result = synthetic_control(pd.DataFrame(rows), GO_LIVE)
+    assert result.weights["D0"] == pytest.approx(0.3, abs=0.02) and result.weights["D1"] == pytest.approx(0.7, abs=0.02)
+    assert sum(result.weights.values()) == pytest.approx(1.0)
+    assert result.pre_rmspe < 0.5
+    assert result.estimate == pytest.approx(-12.0, abs=0.5)
+    assert (result.pre_periods, result.post_periods, result.donor_count, result.treated_count) == (18, 12, 6, 2)
+    # rank p-value: the treated post/pre ratio beats every placebo's, so p = 1 / (donors + 1)
+    assert result.p_value == pytest.approx(1 / 7)
+    assert len(result.placebos) == 6 and set(result.placebos["org_code"]) == set(donors)
+    est = result.as_estimate()
+    assert est.method == "synthetic_control" and est.inference == "placebo_in_space" and est.comparator_count == 6
+
+
+def test_synthetic_control_interval_is_the_scaled_placebo_quantile():
+    panel = simulate_panel(11, effect=-30.0, n_treated=5, n_comparators=15)
+    result = synthetic_control(panel, GO_LIVE, transition_months=3)
+    scaled = result.placebos["estimate"].abs() / result.placebos["pre_rmspe"]
+    c = np.quantile(scaled, 0.95, method="higher")
+    assert result.ci_upper - result.estimate == pytest.approx(c * result.pre_rmspe)
+    assert result.estimate - result.ci_lower == pytest.approx(c * result.pre_rmspe)
+    assert result.ci_lower <= -30.0 <= result.ci_upper
+    assert result.ci_upper < 0
+    ratios = result.placebos["ratio"]
+    treated_ratio = result.post_rmspe / result.pre_rmspe
+    assert result.p_value == pytest.approx((1 + (ratios >= treated_ratio).sum()) / 16)
+    assert result.post_periods == 15  # 18 post months less the 3 transition months
+
+
+def test_synthetic_control_needs_enough_donors():
+    panel = simulate_panel(12, n_treated=3, n_comparators=3)
+    with pytest.raises(ValueError, match="at least 4 donors"):
+        synthetic_control(panel, GO_LIVE)

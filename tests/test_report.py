@@ -225,7 +225,22 @@ def _frames() -> dict[str, pd.DataFrame]:
             "is_partial", "is_suppressed",
         ],
     )  # fmt: skip
+    # Event study of the bed days: leads drifting away from zero (a failing pre-trend), lags below zero.
+    event_study = pd.DataFrame(
+        [
+            (CODE, "oap_inappropriate_bed_days", k, ("≤ -6" if k == -6 else str(k) if k <= 0 else f"+{k}"),
+             k == -1, 7 if k == -6 else 1, 0.0 if k == -1 else (4.0 * (k + 1) if k < -1 else -30.0),
+             0.0 if k == -1 else (4.0 * (k + 1) - 9 if k < -1 else -44.0),
+             0.0 if k == -1 else (4.0 * (k + 1) + 9 if k < -1 else -16.0), 12, 9, 0.012)
+            for k in range(-6, 4)
+        ],
+        columns=[
+            "collaborative_code", "metric_code", "event_time", "event_time_label", "is_reference", "months_in_bin",
+            "estimate", "ci_lower", "ci_upper", "pre_periods", "comparator_count", "pre_trend_p_value",
+        ],
+    ).assign(p_value=0.5, treated_count=3)  # fmt: skip
     return {
+        "fct_event_study": event_study,
         "dim_collaborative": collaborative,
         "dim_metric": metric,
         "dim_organisation": organisation,
@@ -307,6 +322,15 @@ def test_report_content(serving_db):
     assert "against 9 comparator trusts" in page
     assert "did not differ detectably (p = 0.420)" in page
     assert "change in trend" in page
+    # Event study: a failing pre-trend said in words, and the leads and lags in a table.
+    assert (
+        "The leads before go-live are not jointly zero (p = 0.012): the comparison trusts were on a different path "
+        "before go-live, so treat the difference-in-differences and event-study effects with caution." in page
+    )
+    assert (
+        "From go-live on, 4 of 4 monthly intervals exclude zero (no difference from the 9 comparison trusts)." in page
+    )
+    assert '<td>≤ -6</td><td class="num">−20</td>' in page and "reference (zero)" in page
     # Data quality: partial months of the bed-days series and the suppressed trust.
     assert "2 of the last 12 months are partial" in page
     assert "12 months suppressed (small numbers)" in page
@@ -378,3 +402,29 @@ def test_report_renders_in_chromium_to_png_and_pdf(serving_db, tmp_path):
     ARTIFACTS.mkdir(exist_ok=True)
     for path in (html, png, pdf):
         shutil.copy(path, ARTIFACTS / path.name)
+
+
+def test_pre_trend_sentence_says_pass_fail_and_untested():
+    from orchestration.report import _pre_trend_sentence
+
+    assert _pre_trend_sentence(0.0004, 12, 3).startswith("The leads before go-live are not jointly zero (p < 0.001)")
+    passed = _pre_trend_sentence(0.43, 12, 3)
+    assert passed.startswith("The leads before go-live are compatible with zero (p = 0.430)")
+    assert "with 12 months before go-live and 3 member trusts" in passed
+    assert "could not be tested" in _pre_trend_sentence(None, 2, 3)
+
+
+def test_a_synthetic_control_sentence_names_its_donors_and_its_under_coverage():
+    from orchestration.report import EvaluationBlock, _estimate_sentence
+
+    block = EvaluationBlock("oap_inappropriate_bed_days", "Bed days", "bed days", "lower", [])
+    row = {
+        "method": "synthetic_control", "note": None, "label": "Synthetic control", "estimate": -65.0,
+        "ci_lower": -89.0, "ci_upper": -41.0, "p_value": 0.143, "pre_periods": 12, "post_periods": 12,
+        "comparator_count": 6, "estimate_text": "−65", "ci_text": "−89 to −41", "inference": "placebo_in_space",
+        "pre_trend_p_value": None,
+    }  # fmt: skip
+    sentence = _estimate_sentence(block, row)
+    assert sentence.startswith("The synthetic-control estimate is −65 bed days a month (95% CI −89 to −41; p = 0.143)")
+    assert "against a weighted mix of 6 donor trusts fitted before go-live" in sentence
+    assert "87% for a nominal 95%" in sentence and "difference-in-differences, which is the headline" in sentence

@@ -12,6 +12,8 @@ mean interval width on the planted-effect panels. Methods:
 - ``did_wild_bootstrap``: difference-in-differences with the restricted wild cluster bootstrap interval (the
   headline estimate of fct_evaluation);
 - ``did_cluster_t``: the same estimate with the CR1 clustered t(G − 1) interval (the interval before issue 13);
+- ``synthetic_control``: pysyncon synthetic control of the treated trusts' mean from the comparators, interval
+  from the placebos in space (estimate ± their 95% quantile of |gap| / pre RMSPE × pre RMSPE);
 - ``before_after`` and ``its`` (level change) on the treated trusts' mean: no comparators, so the common trend
   and season are not removed; they are here to show why they are not the headline estimate.
 
@@ -36,6 +38,7 @@ from orchestration.analytics.evaluation import (
     before_after,
     difference_in_differences,
     interrupted_time_series,
+    synthetic_control,
     wild_bootstrap_interval,
 )
 
@@ -45,7 +48,7 @@ PRE_MONTHS = POST_MONTHS = 24
 EFFECT = -30.0
 START = date(2022, 1, 1)
 GO_LIVE = date(2024, 1, 1)
-METHODS = ("did_wild_bootstrap", "did_cluster_t", "before_after", "its")
+METHODS = ("did_wild_bootstrap", "did_cluster_t", "synthetic_control", "before_after", "its")
 HEADLINE = ("did_wild_bootstrap",)
 
 
@@ -101,6 +104,7 @@ def _one(task: tuple[int, int, int, bool]) -> list[tuple[str, int, bool, bool, f
     treated_mean = panel[panel["treated"]].groupby("period_month", as_index=False)["value"].mean()
     estimates = {
         **did_both_ways(panel),
+        "synthetic_control": synthetic_control(panel, GO_LIVE).as_estimate(),
         "before_after": before_after(treated_mean, GO_LIVE),
         "its": interrupted_time_series(treated_mean, GO_LIVE)[0],
     }

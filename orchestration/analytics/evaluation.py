@@ -462,3 +462,320 @@ def interrupted_time_series(
         )
 
     return make("post", "level"), make("time_since_go_live", "slope")
+
+
+# --------------------------------------------------------------------------------------------------------------
+# Event study
+# --------------------------------------------------------------------------------------------------------------
+
+INFERENCE_CLUSTER_WALD = "cluster_robust_wald_f"
+#: Event times are binned at the ends: the first lead holds every month up to it, the last lag every month from it.
+EVENT_STUDY_LEADS = 6
+EVENT_STUDY_LAGS = 12
+#: The omitted (reference) event time: the month before go-live.
+EVENT_STUDY_REFERENCE = -1
+
+
+@dataclass(frozen=True)
+class EventTimeEstimate:
+    """The treated-minus-comparator difference at one event time, relative to the month before go-live.
+
+    `event_time` is months from the go-live month (0 = go-live month); the first and last are bins
+    (`is_binned`: every month at or before the first lead, at or after the last lag). The reference month
+    (−1) is a row with estimate 0 and no interval. `months` counts the calendar months in the bin."""
+
+    event_time: int
+    estimate: float
+    ci_lower: float
+    ci_upper: float
+    p_value: float
+    is_binned: bool
+    is_reference: bool
+    months: int
+    bounded: bool
+
+
+@dataclass(frozen=True)
+class EventStudy:
+    """Leads and lags around go-live with the joint test of the leads (pre-trend)."""
+
+    estimates: list[EventTimeEstimate]
+    pre_periods: int
+    post_periods: int
+    treated_count: int
+    comparator_count: int
+    pre_trend_p_value: float | None
+    pre_trend_inference: str
+    inference: str
+    note: str
+
+
+def event_study(
+    panel: pd.DataFrame,
+    go_live: date,
+    *,
+    leads: int = EVENT_STUDY_LEADS,
+    lags: int = EVENT_STUDY_LAGS,
+    inference: str = INFERENCE_WILD_BOOTSTRAP,
+    bootstrap_draws: int = BOOTSTRAP_DRAWS,
+    bootstrap_seed: int = BOOTSTRAP_SEED,
+) -> EventStudy:
+    """Event study on the same organisation-month panel as `difference_in_differences` (same comparators).
+
+    Model: `value ~ Σ_k treated × 1[event_time = k] + C(org_code) + C(month)` by OLS, k from −`leads` to
+    `lags` except the reference month −1, with event times binned at the ends (every month ≤ −`leads` in the
+    first lead, every month ≥ `lags` in the last lag). Each coefficient is the treated-minus-comparator
+    difference at that event time relative to the month before go-live. Transition months are kept: the event
+    study is there to show them.
+
+    Each coefficient's 95% interval and p-value come, as for the DiD, from the restricted wild cluster bootstrap
+    (Webb weights, `bootstrap_draws`, `bootstrap_seed`) by test inversion, on the coefficient with the fixed
+    effects and the other event-time terms partialled out (Frisch–Waugh–Lovell: the same coefficient, residuals
+    and bootstrap as in the full model). `inference='cluster_robust_t'` gives CR1 t(G − 1) intervals instead.
+
+    Pre-trend: the leads (every event time before −1) jointly zero, by a cluster-robust Wald F test
+    (`cluster_robust_wald_f`, F(q, G − 1)); with few clusters this test over-rejects somewhat, so a small
+    p-value is a caution, not a verdict. None when there are fewer than 2 leads with data.
+    """
+    method = "event_study"
+    if leads < 2 or lags < 0:
+        raise ValueError(f"{method}: leads must be >= 2 and lags >= 0")
+    _require_columns(panel, ["org_code", "period_month", "value", "treated"], method)
+    data = _prepare(panel, ["org_code", "period_month"], method)
+    if data["treated"].isna().any():
+        raise ValueError(f"{method}: treated is missing for some rows")
+    data["treated"] = data["treated"].astype(bool)
+    if (data.groupby("org_code")["treated"].nunique() > 1).any():
+        raise ValueError(f"{method}: treated must be constant within an organisation")
+    g = _month_index(go_live)
+    data["raw_event_time"] = data["month"] - g
+    data["event_time"] = data["raw_event_time"].clip(lower=-leads, upper=lags)
+    pre_periods = int(data.loc[data["raw_event_time"] < 0, "month"].nunique())
+    post_periods = int(data.loc[data["raw_event_time"] >= 0, "month"].nunique())
+    treated_count = int(data.loc[data["treated"], "org_code"].nunique())
+    comparator_count = int(data.loc[~data["treated"], "org_code"].nunique())
+    _check_counts(method, pre_periods, post_periods, f" ({treated_count} treated, {comparator_count} comparators)")
+    if treated_count == 0 or comparator_count == 0:
+        raise ValueError(f"{method}: needs treated and comparator organisations ({treated_count}, {comparator_count})")
+    treated_times = set(data.loc[data["treated"], "event_time"])
+    if EVENT_STUDY_REFERENCE not in treated_times:
+        raise ValueError(f"{method}: the treated organisations have no data in the reference month (−1)")
+    times = [k for k in range(-leads, lags + 1) if k != EVENT_STUDY_REFERENCE and k in treated_times]
+    terms = {k: f"es_{'m' if k < 0 else 'p'}{abs(k)}" for k in times}
+    for k, name in terms.items():
+        data[name] = (data["treated"] & (data["event_time"] == k)).astype(float)
+    result = _cluster_fit(f"value ~ {' + '.join(terms.values())} + C(org_code) + C(month_label)", data)
+
+    leads_present = [terms[k] for k in times if k < EVENT_STUDY_REFERENCE]
+    pre_trend_p_value = None
+    if len(leads_present) >= 2:
+        test = result.f_test(", ".join(f"{name} = 0" for name in leads_present))
+        pre_trend_p_value = float(np.asarray(test.pvalue).ravel()[0])
+        if np.isnan(pre_trend_p_value):
+            pre_trend_p_value = None
+
+    months_in = data.groupby("event_time")["month"].nunique().to_dict()
+    clusters = pd.factorize(data["org_code"])[0]
+    residualised = None
+    if inference == INFERENCE_WILD_BOOTSTRAP:
+        residualised = _two_way_residuals(data, ["value", *terms.values()])
+    elif inference != INFERENCE_CLUSTER_T:
+        raise ValueError(f"{method}: unknown inference {inference!r}")
+    estimates = []
+    all_bounded = True
+    for k in sorted([*times, EVENT_STUDY_REFERENCE]):
+        binned = (k == -leads) or (k == lags)
+        if k == EVENT_STUDY_REFERENCE:
+            estimates.append(EventTimeEstimate(k, 0.0, 0.0, 0.0, 1.0, False, True, int(months_in.get(k, 0)), True))
+            continue
+        name = terms[k]
+        estimate, std_error, lower, upper, p_value = _from_result(result, name)
+        bounded = True
+        if residualised is not None:
+            column = list(terms.values()).index(name) + 1
+            others = np.delete(residualised[:, 1:], column - 1, axis=1)
+            y, d = residualised[:, 0], residualised[:, column]
+            if others.shape[1]:  # partial the other event-time terms out too
+                beta_y, *_ = np.linalg.lstsq(others, y, rcond=None)
+                beta_d, *_ = np.linalg.lstsq(others, d, rcond=None)
+                y, d = y - others @ beta_y, d - others @ beta_d
+            p_value, lower, upper, bounded = wild_bootstrap_interval(
+                y, d, clusters, estimate, std_error, draws=bootstrap_draws, seed=bootstrap_seed
+            )
+        all_bounded &= bounded
+        estimates.append(
+            EventTimeEstimate(k, estimate, lower, upper, p_value, binned, False, int(months_in.get(k, 0)), bounded)
+        )
+    notes = [
+        f"two-way fixed effects, reference month {EVENT_STUDY_REFERENCE}, event times binned at ≤ −{leads} and "
+        f"≥ {lags}; leads tested jointly by cluster-robust Wald F"
+    ]
+    if inference == INFERENCE_WILD_BOOTSTRAP:
+        notes.append(
+            f"intervals by restricted wild cluster bootstrap (Webb weights, {bootstrap_draws} draws, seed "
+            f"{bootstrap_seed}) over {treated_count} treated and {comparator_count} comparator organisations"
+        )
+    if not all_bounded:
+        notes.append(f"some intervals unbounded (cut at {MAX_INTERVAL_SES:g} standard errors)")
+    return EventStudy(
+        estimates=estimates,
+        pre_periods=pre_periods,
+        post_periods=post_periods,
+        treated_count=treated_count,
+        comparator_count=comparator_count,
+        pre_trend_p_value=pre_trend_p_value,
+        pre_trend_inference=INFERENCE_CLUSTER_WALD,
+        inference=inference,
+        note="; ".join(notes),
+    )
+
+
+# --------------------------------------------------------------------------------------------------------------
+# Synthetic control
+# --------------------------------------------------------------------------------------------------------------
+
+INFERENCE_PLACEBO_IN_SPACE = "placebo_in_space"
+#: Donors and pre-period months a synthetic control needs.
+SYNTHETIC_MIN_DONORS = 4
+SYNTHETIC_MIN_PRE_PERIODS = 6
+
+
+@dataclass(frozen=True)
+class SyntheticControl:
+    """A synthetic control of the treated trusts' mean series and its placebos in space.
+
+    `estimate` is the mean gap (treated − synthetic) over the post months; `pre_rmspe`/`post_rmspe` the root
+    mean squared gap before go-live and after; `p_value` the rank of the treated unit's post/pre RMSPE ratio
+    among it and its placebos (Abadie, Diamond & Hainmueller 2010: (1 + placebos at least as extreme) /
+    (donors + 1)). The interval is `estimate` ± c × `pre_rmspe`, c the 95% quantile (numpy 'higher') of the
+    placebos' |mean post gap| ÷ pre RMSPE. `weights` maps each donor to its weight; `placebos` has one row per
+    donor (its own estimate, pre and post RMSPE, ratio)."""
+
+    estimate: float
+    ci_lower: float
+    ci_upper: float
+    p_value: float
+    pre_rmspe: float
+    post_rmspe: float
+    pre_periods: int
+    post_periods: int
+    treated_count: int
+    donor_count: int
+    weights: dict[str, float]
+    placebos: pd.DataFrame
+    note: str
+
+    def as_estimate(self) -> Estimate:
+        return Estimate(
+            method="synthetic_control",
+            estimate=self.estimate,
+            std_error=float("nan"),
+            ci_lower=self.ci_lower,
+            ci_upper=self.ci_upper,
+            p_value=self.p_value,
+            pre_periods=self.pre_periods,
+            post_periods=self.post_periods,
+            comparator_count=self.donor_count,
+            pre_trend_p_value=None,
+            note=self.note,
+            inference=INFERENCE_PLACEBO_IN_SPACE,
+        )
+
+
+def _synth_fit(treated: pd.Series, donors: pd.DataFrame, pre: np.ndarray):
+    """pysyncon `Synth` weights fitted on the pre-period outcomes (each pre month a predictor, equal V), then
+    the gap treated − synthetic in every month."""
+    from pysyncon import Synth
+
+    x0, x1 = donors.loc[pre], treated.loc[pre]
+    synth = Synth()
+    synth.fit(X0=x0, X1=x1, Z0=x0, Z1=x1, custom_V=np.ones(len(x0)))
+    weights = np.asarray(synth.W, dtype=float)
+    gap = treated - donors.to_numpy() @ weights
+    return weights, gap
+
+
+def _rmspe(gap: pd.Series) -> float:
+    return float(np.sqrt(np.mean(np.square(gap.to_numpy(dtype=float)))))
+
+
+def synthetic_control(
+    panel: pd.DataFrame, go_live: date, *, transition_months: int = 0, alpha: float = ALPHA
+) -> SyntheticControl:
+    """Synthetic control (Abadie, Diamond & Hainmueller) of the treated trusts' mean series from the comparator
+    trusts of the same panel as `difference_in_differences`, with weights fitted by pysyncon on the pre-period.
+
+    The treated unit is the mean over the treated organisations of each month; months where the treated mean or
+    any donor is missing are dropped (donors missing more than a quarter of the months are dropped first).
+    Months from go-live + `transition_months` are post; the transition months are left out. Inference by
+    placebo in space: each donor in turn is treated as if it were treated, with the other donors as its pool.
+    """
+    method = "synthetic_control"
+    _require_columns(panel, ["org_code", "period_month", "value", "treated"], method)
+    data = _prepare(panel, ["org_code", "period_month"], method)
+    data["treated"] = data["treated"].astype(bool)
+    g = _month_index(go_live)
+    post_start = g + transition_months
+    data = data[(data["month"] < g) | (data["month"] >= post_start)]
+    treated_count = int(data.loc[data["treated"], "org_code"].nunique())
+    if treated_count == 0:
+        raise ValueError(f"{method}: no treated organisations")
+    treated = data[data["treated"]].groupby("month")["value"].mean()
+    donors = data[~data["treated"]].pivot(index="month", columns="org_code", values="value")
+    months = treated.index.union(donors.index)
+    donors = donors.reindex(months)
+    donors = donors.loc[:, donors.notna().mean() >= 0.75]
+    keep = treated.reindex(months).notna() & donors.notna().all(axis=1)
+    treated, donors = treated.reindex(months)[keep], donors[keep]
+    pre = np.asarray(treated.index < g)
+    pre_periods, post_periods = int(pre.sum()), int((~pre).sum())
+    donor_count = donors.shape[1]
+    if donor_count < SYNTHETIC_MIN_DONORS or pre_periods < SYNTHETIC_MIN_PRE_PERIODS or post_periods < MIN_PERIODS:
+        raise ValueError(
+            f"{method}: needs at least {SYNTHETIC_MIN_DONORS} donors with data, {SYNTHETIC_MIN_PRE_PERIODS} pre and "
+            f"{MIN_PERIODS} post months; has {donor_count} donors, {pre_periods} pre and {post_periods} post months"
+        )
+    pre_index = treated.index[pre]
+
+    def effect(unit: pd.Series, pool: pd.DataFrame) -> tuple[np.ndarray, float, float, float]:
+        weights, gap = _synth_fit(unit, pool, pre_index)
+        pre_fit, post_fit = _rmspe(gap[pre]), _rmspe(gap[~pre])
+        return weights, float(gap[~pre].mean()), pre_fit, post_fit
+
+    weights, estimate, pre_rmspe, post_rmspe = effect(treated, donors)
+    rows = []
+    for donor in donors.columns:
+        _w, donor_estimate, donor_pre, donor_post = effect(donors[donor], donors.drop(columns=donor))
+        rows.append({"org_code": donor, "estimate": donor_estimate, "pre_rmspe": donor_pre, "post_rmspe": donor_post})
+    placebos = pd.DataFrame(rows)
+    tiny = 1e-12
+    placebos["ratio"] = placebos["post_rmspe"] / placebos["pre_rmspe"].clip(lower=tiny)
+    placebos["scaled_effect"] = placebos["estimate"].abs() / placebos["pre_rmspe"].clip(lower=tiny)
+    ratio = post_rmspe / max(pre_rmspe, tiny)
+    p_value = float((1 + (placebos["ratio"] >= ratio).sum()) / (donor_count + 1))
+    c = float(np.quantile(placebos["scaled_effect"], 1 - alpha, method="higher"))
+    half = c * pre_rmspe
+    note = (
+        f"pysyncon Synth, weights on {pre_periods} pre-period months (equal V) over {donor_count} donors; "
+        f"pre-period RMSPE {pre_rmspe:.3g}; p-value by rank of post/pre RMSPE among {donor_count} placebos in space; "
+        f"95% interval = estimate ± the placebos' 95% quantile of |mean post gap| / pre RMSPE ({c:.3g}) × pre RMSPE"
+    )
+    if donor_count < 19:
+        note += f"; with {donor_count} donors the smallest possible p-value is {1 / (donor_count + 1):.3f}"
+    if transition_months:
+        note += f"; {transition_months} transition month(s) after go-live excluded"
+    return SyntheticControl(
+        estimate=estimate,
+        ci_lower=estimate - half,
+        ci_upper=estimate + half,
+        p_value=p_value,
+        pre_rmspe=pre_rmspe,
+        post_rmspe=post_rmspe,
+        pre_periods=pre_periods,
+        post_periods=post_periods,
+        treated_count=treated_count,
+        donor_count=donor_count,
+        weights={str(k): float(w) for k, w in zip(donors.columns, weights, strict=True)},
+        placebos=placebos,
+        note=note,
+    )

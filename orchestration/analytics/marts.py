@@ -17,7 +17,13 @@ import numpy as np
 import pandas as pd
 
 from orchestration.analytics import benefits as rules
-from orchestration.analytics.evaluation import before_after, difference_in_differences, interrupted_time_series
+from orchestration.analytics.evaluation import (
+    before_after,
+    difference_in_differences,
+    event_study,
+    interrupted_time_series,
+    synthetic_control,
+)
 from orchestration.analytics.spc import spc, spc_arrays
 
 log = logging.getLogger(__name__)
@@ -97,6 +103,45 @@ SCHEMAS: dict[str, dict[str, str]] = {
         "note": "object",
         "go_live_date": "datetime64[ns]",
         "inference": "object",
+    },
+    "fct_synthetic_control_donor": {
+        "collaborative_code": "object",
+        "metric_code": "object",
+        "org_code": "object",
+        "weight": "float64",
+        "placebo_estimate": "float64",
+        "placebo_pre_rmspe": "float64",
+        "placebo_post_rmspe": "float64",
+        "placebo_rmspe_ratio": "float64",
+        "treated_pre_rmspe": "float64",
+        "treated_rmspe_ratio": "float64",
+        "donor_count": "int64",
+        "pre_periods": "int64",
+        "post_periods": "int64",
+        "go_live_date": "datetime64[ns]",
+    },
+    "fct_event_study": {
+        "collaborative_code": "object",
+        "metric_code": "object",
+        "event_time": "int64",
+        "event_time_label": "object",
+        "is_binned": "bool",
+        "is_reference": "bool",
+        "months_in_bin": "int64",
+        "estimate": "float64",
+        "ci_lower": "float64",
+        "ci_upper": "float64",
+        "p_value": "float64",
+        "is_bounded": "bool",
+        "inference": "object",
+        "pre_periods": "int64",
+        "post_periods": "int64",
+        "treated_count": "int64",
+        "comparator_count": "int64",
+        "pre_trend_p_value": "float64",
+        "pre_trend_inference": "object",
+        "note": "object",
+        "go_live_date": "datetime64[ns]",
     },
 }
 
@@ -351,6 +396,74 @@ def comparator_orgs(
     return sorted(set(candidates["org_code"]) - in_same_kind)
 
 
+def evaluation_panel(
+    collaborative: str,
+    metric: str,
+    metric_month: pd.DataFrame,
+    org_month: pd.DataFrame,
+    collaboratives: pd.DataFrame,
+    memberships: pd.DataFrame,
+    organisations: pd.DataFrame,
+    applies: dict,
+    first: date,
+    last: date,
+) -> pd.DataFrame:
+    """The organisation-month panel of the difference-in-differences and the event study: today's member trusts
+    of the collaborative's type (treated) and the comparator trusts, months `first` to `last`."""
+    org_types = list(applies[metric]) if metric in applies else []
+    treated = sorted(
+        set(
+            metric_month.loc[
+                (metric_month["collaborative_code"] == collaborative)
+                & (metric_month["membership_basis"] == "as_is")
+                & (metric_month["org_code"] != "ALL")
+                & (metric_month["metric_code"] == metric),
+                "org_code",
+            ]
+        )
+    )
+    comparators = comparator_orgs(collaborative, collaboratives, memberships, organisations, org_types)
+    kind = collaboratives.set_index("collaborative_code").loc[collaborative, "collaborative_type"]
+    if kind in TRUST_TYPE_OF_COLLABORATIVE:
+        of_kind = set(organisations.loc[organisations["org_type"] == TRUST_TYPE_OF_COLLABORATIVE[kind], "org_code"])
+        treated = [org for org in treated if org in of_kind]
+    panel = org_month[
+        (org_month["metric_code"] == metric)
+        & org_month["org_code"].isin(treated + comparators)
+        & (org_month["period_month"] >= pd.Timestamp(first))
+        & (org_month["period_month"] <= pd.Timestamp(last))
+    ][["org_code", "period_month", "value"]].dropna()
+    panel = panel.assign(treated=panel["org_code"].isin(treated))
+    return panel
+
+
+def _synthetic_control_rows(panel: pd.DataFrame, go_live: date, collaborative: str, metric: str, donor_rows: list):
+    """The synthetic control's Estimate for fct_evaluation; its donors (weight and own placebo) into `donor_rows`."""
+    result = synthetic_control(panel, go_live, transition_months=EVALUATION_TRANSITION_MONTHS)
+    placebos = result.placebos.set_index("org_code")
+    ratio = result.post_rmspe / result.pre_rmspe if result.pre_rmspe > 0 else float("nan")
+    for org, weight in result.weights.items():
+        donor_rows.append(
+            {
+                "collaborative_code": collaborative,
+                "metric_code": metric,
+                "org_code": org,
+                "weight": weight,
+                "placebo_estimate": float(placebos.loc[org, "estimate"]),
+                "placebo_pre_rmspe": float(placebos.loc[org, "pre_rmspe"]),
+                "placebo_post_rmspe": float(placebos.loc[org, "post_rmspe"]),
+                "placebo_rmspe_ratio": float(placebos.loc[org, "ratio"]),
+                "treated_pre_rmspe": result.pre_rmspe,
+                "treated_rmspe_ratio": ratio,
+                "donor_count": result.donor_count,
+                "pre_periods": result.pre_periods,
+                "post_periods": result.post_periods,
+                "go_live_date": go_live,
+            }
+        )
+    return result.as_estimate()
+
+
 def build_evaluation(
     register: pd.DataFrame,
     metric_month: pd.DataFrame,
@@ -359,10 +472,13 @@ def build_evaluation(
     memberships: pd.DataFrame,
     organisations: pd.DataFrame,
     metrics: pd.DataFrame,
+    donors: list[dict] | None = None,
 ) -> pd.DataFrame:
-    """Before/after, difference-in-differences and interrupted time series for each collaborative and metric
-    in its benefits register, around the collaborative's go-live date (as_is: like-for-like)."""
+    """Before/after, difference-in-differences, interrupted time series and synthetic control for each
+    collaborative and metric in its benefits register, around the collaborative's go-live date (as_is:
+    like-for-like). With `donors` (a list) the synthetic control's donor rows are appended to it."""
     rows = []
+    donor_rows = donors if donors is not None else []
     applies = dict(zip(metrics["metric_code"], metrics["applies_to_org_types"], strict=True))
     go_lives = dict(zip(collaboratives["collaborative_code"], collaboratives["go_live_date"], strict=True))
     pairs = register.loc[register["measure"] == "value", ["collaborative_code", "metric_code"]].drop_duplicates()
@@ -395,32 +511,26 @@ def build_evaluation(
             ),
             ("its", partial(interrupted_time_series, windowed, go_live)),
         ]
-        org_types = list(applies[metric]) if metric in applies else []
-        treated = sorted(
-            set(
-                metric_month.loc[
-                    (metric_month["collaborative_code"] == collaborative)
-                    & (metric_month["membership_basis"] == "as_is")
-                    & (metric_month["org_code"] != "ALL")
-                    & (metric_month["metric_code"] == metric),
-                    "org_code",
-                ]
-            )
+        panel = evaluation_panel(
+            collaborative,
+            metric,
+            metric_month,
+            org_month,
+            collaboratives,
+            memberships,
+            organisations,
+            applies,
+            first,
+            last,
         )
-        comparators = comparator_orgs(collaborative, collaboratives, memberships, organisations, org_types)
-        kind = collaboratives.set_index("collaborative_code").loc[collaborative, "collaborative_type"]
-        if kind in TRUST_TYPE_OF_COLLABORATIVE:
-            of_kind = set(organisations.loc[organisations["org_type"] == TRUST_TYPE_OF_COLLABORATIVE[kind], "org_code"])
-            treated = [org for org in treated if org in of_kind]
-        panel = org_month[
-            (org_month["metric_code"] == metric)
-            & org_month["org_code"].isin(treated + comparators)
-            & (org_month["period_month"] >= pd.Timestamp(first))
-            & (org_month["period_month"] <= pd.Timestamp(last))
-        ][["org_code", "period_month", "value"]].dropna()
-        panel = panel.assign(treated=panel["org_code"].isin(treated))
         attempts.append(
             ("did", partial(difference_in_differences, panel, go_live, transition_months=EVALUATION_TRANSITION_MONTHS))
+        )
+        attempts.append(
+            (
+                "synthetic_control_gap",
+                partial(_synthetic_control_rows, panel, go_live, collaborative, metric, donor_rows),
+            )
         )
         for estimate_type, attempt in attempts:
             try:
@@ -437,12 +547,85 @@ def build_evaluation(
     return _typed("fct_evaluation", rows)
 
 
+def _event_time_label(event_time: int, is_binned: bool) -> str:
+    if is_binned:
+        return f"≤ {event_time}" if event_time < 0 else f"≥ +{event_time}"
+    return f"+{event_time}" if event_time > 0 else str(event_time)
+
+
+def build_event_study(
+    register: pd.DataFrame,
+    metric_month: pd.DataFrame,
+    org_month: pd.DataFrame,
+    collaboratives: pd.DataFrame,
+    memberships: pd.DataFrame,
+    organisations: pd.DataFrame,
+    metrics: pd.DataFrame,
+) -> pd.DataFrame:
+    """Leads and lags around go-live for each collaborative and metric the DiD evaluates, on the same panel
+    (same comparators and months); one row per event time, the reference month (−1) included at zero."""
+    rows = []
+    applies = dict(zip(metrics["metric_code"], metrics["applies_to_org_types"], strict=True))
+    go_lives = dict(zip(collaboratives["collaborative_code"], collaboratives["go_live_date"], strict=True))
+    pairs = register.loc[register["measure"] == "value", ["collaborative_code", "metric_code"]].drop_duplicates()
+    for collaborative, metric in pairs.itertuples(index=False):
+        if pd.isna(go_lives.get(collaborative)):
+            continue
+        go_live = _month(go_lives[collaborative])
+        first = _add_months(go_live, -EVALUATION_WINDOW_MONTHS)
+        last = _add_months(go_live, EVALUATION_WINDOW_MONTHS + EVALUATION_TRANSITION_MONTHS - 1)
+        panel = evaluation_panel(
+            collaborative,
+            metric,
+            metric_month,
+            org_month,
+            collaboratives,
+            memberships,
+            organisations,
+            applies,
+            first,
+            last,
+        )
+        try:
+            study = event_study(panel, go_live)
+        except ValueError as error:
+            log.warning("Event study of %s %s not possible: %s", collaborative, metric, error)
+            continue
+        for e in study.estimates:
+            rows.append(
+                {
+                    "collaborative_code": collaborative,
+                    "metric_code": metric,
+                    "event_time": e.event_time,
+                    "event_time_label": _event_time_label(e.event_time, e.is_binned),
+                    "is_binned": e.is_binned,
+                    "is_reference": e.is_reference,
+                    "months_in_bin": e.months,
+                    "estimate": e.estimate,
+                    "ci_lower": e.ci_lower,
+                    "ci_upper": e.ci_upper,
+                    "p_value": e.p_value,
+                    "is_bounded": e.bounded,
+                    "inference": "reference" if e.is_reference else study.inference,
+                    "pre_periods": study.pre_periods,
+                    "post_periods": study.post_periods,
+                    "treated_count": study.treated_count,
+                    "comparator_count": study.comparator_count,
+                    "pre_trend_p_value": study.pre_trend_p_value,
+                    "pre_trend_inference": study.pre_trend_inference,
+                    "note": study.note,
+                    "go_live_date": go_live,
+                }
+            )
+    return _typed("fct_event_study", rows)
+
+
 # ---------------------------------------------------------------------------------------------------------------
 
 
 def build_benefits_marts(con: duckdb.DuckDBPyConnection) -> dict[str, int]:
     """Read the dbt marts from the build database, write fct_spc, dim_benefit, fct_benefit_tracking and
-    fct_evaluation into its marts schema; return their row counts."""
+    fct_evaluation, fct_event_study and fct_synthetic_control_donor into its marts schema; return their row counts."""
     metric_month = con.execute("select * from marts.fct_collaborative_metric_month").df()
     metric_month["period_month"] = pd.to_datetime(metric_month["period_month"])
     metrics = con.execute("select * from marts.dim_metric").df()
@@ -465,7 +648,12 @@ def build_benefits_marts(con: duckdb.DuckDBPyConnection) -> dict[str, int]:
 
     fct_spc = build_spc(metric_month, metrics, collaboratives)
     dim_benefit, fct_benefit_tracking = build_benefit_tracking(register, metric_month, variation, months)
+    donors: list[dict] = []
     fct_evaluation = build_evaluation(
+        register, metric_month, org_month, collaboratives, memberships, organisations, metrics, donors
+    )
+    fct_synthetic_control_donor = _typed("fct_synthetic_control_donor", donors)
+    fct_event_study = build_event_study(
         register, metric_month, org_month, collaboratives, memberships, organisations, metrics
     )
     written = {}
@@ -474,6 +662,8 @@ def build_benefits_marts(con: duckdb.DuckDBPyConnection) -> dict[str, int]:
         ("dim_benefit", dim_benefit),
         ("fct_benefit_tracking", fct_benefit_tracking),
         ("fct_evaluation", fct_evaluation),
+        ("fct_event_study", fct_event_study),
+        ("fct_synthetic_control_donor", fct_synthetic_control_donor),
     ]:
         _replace_table(con, name, frame)
         written[name] = len(frame)

@@ -601,6 +601,7 @@ where geography.icb_basis = 'as_is'""",
         when 'before_after' then 'Before/after'
         when 'did' then 'Difference-in-differences'
         when 'its' then 'Interrupted time series'
+        when 'synthetic_control' then 'Synthetic control'
         else estimate.method
     end as method,
     case estimate.estimate_type
@@ -608,6 +609,7 @@ where geography.icb_basis = 'as_is'""",
         when 'did' then 'Effect against comparator trusts'
         when 'level_change' then 'Step change at go-live'
         when 'slope_change' then 'Change in monthly trend'
+        when 'synthetic_control_gap' then 'Mean gap after go-live against the synthetic control'
         else estimate.estimate_type
     end as estimate_type,
     estimate.estimate,
@@ -625,6 +627,7 @@ where geography.icb_basis = 'as_is'""",
         when 'newey_west_t' then 'Newey–West (HAC) t'
         when 'cluster_robust_t' then 'Clustered t (few-cluster caution)'
         when 'wild_cluster_bootstrap_webb_restricted' then 'Wild cluster bootstrap (Webb, restricted)'
+        when 'placebo_in_space' then 'Placebos in space (rank p-value)'
         else estimate.inference
     end as inference,
     estimate.go_live_date
@@ -647,7 +650,12 @@ inner join main.dim_metric as metric on metric.metric_code = estimate.metric_cod
             _col("p_value", "DOUBLE", "p-value"),
             _col("pre_periods", "BIGINT", "Months before"),
             _col("post_periods", "BIGINT", "Months after"),
-            _col("comparator_count", "BIGINT", "Comparator trusts"),
+            _col(
+                "comparator_count",
+                "BIGINT",
+                "Comparator trusts",
+                "Comparators of the DiD, donors of the synthetic control.",
+            ),
             _col("pre_trend_p_value", "DOUBLE", "Pre-trend p-value", "Test of parallel trends before go-live (DiD)."),
             _col("note", "VARCHAR", "Note"),
             _col(
@@ -657,6 +665,156 @@ inner join main.dim_metric as metric on metric.metric_code = estimate.metric_cod
                 "Where the interval and p-value come from; DiD uses a wild cluster bootstrap, which holds with few "
                 "trusts.",
             ),
+            _col("go_live_date", "DATE", "Go-live"),
+        ),
+        audiences=(EVALUATOR,),
+        rls="collaborative",
+    ),
+    Dataset(
+        name="eval_event_study",
+        description="The event study around each collaborative's go-live: month by month, the member trusts' "
+        "difference from the comparator trusts relative to the month before go-live, with its 95% interval (wild "
+        "cluster bootstrap) and the joint test of the months before go-live. One row per collaborative, metric, "
+        "event time (and ICB).",
+        sql=_with(CTE_ICBS, CTE_COLLABORATIVE_ICBS)
+        + """select
+    study.collaborative_code,
+    ci.collaborative,
+    ci.icb,
+    study.metric_code,
+    metric.metric_name as metric,
+    study.collaborative_code || ' · ' || metric.metric_name as evaluated_series,
+    study.event_time,
+    study.event_time_label,
+    study.is_binned,
+    study.is_reference,
+    study.months_in_bin,
+    study.estimate,
+    study.ci_lower,
+    study.ci_upper,
+    study.p_value,
+    study.pre_periods,
+    study.post_periods,
+    study.treated_count,
+    study.comparator_count,
+    study.pre_trend_p_value,
+    case
+        when study.pre_trend_p_value < 0.05 then 'Leads not jointly zero: pre-trend fails'
+        when study.pre_trend_p_value is not null then 'Leads jointly zero: no evidence of a pre-trend'
+        else 'Pre-trend not tested'
+    end as pre_trend,
+    case study.inference
+        when 'wild_cluster_bootstrap_webb_restricted' then 'Wild cluster bootstrap (Webb, restricted)'
+        when 'cluster_robust_t' then 'Clustered t (few-cluster caution)'
+        when 'reference' then 'Reference month (zero by definition)'
+        else study.inference
+    end as inference,
+    study.note,
+    study.go_live_date
+from main.fct_event_study as study
+inner join collaborative_icbs as ci on ci.collaborative_code = study.collaborative_code
+inner join main.dim_metric as metric on metric.metric_code = study.metric_code""",
+        columns=(
+            COLLABORATIVE_CODE,
+            COLLABORATIVE,
+            ICB,
+            METRIC_CODE,
+            METRIC,
+            _col("evaluated_series", "VARCHAR", "Evaluated series", "Collaborative and metric evaluated."),
+            _col(
+                "event_time",
+                "BIGINT",
+                "Months from go-live",
+                "0 is the go-live month, −1 the reference; the first and last hold every month beyond them.",
+            ),
+            _col("event_time_label", "VARCHAR", "Event time"),
+            _col("is_binned", "BOOLEAN", "Binned end", "The event time holds every month beyond it."),
+            _col("is_reference", "BOOLEAN", "Reference month"),
+            _col("months_in_bin", "BIGINT", "Months in bin"),
+            _col(
+                "estimate",
+                "DOUBLE",
+                "Difference from comparators",
+                "Members minus comparators, relative to the month before go-live, in the metric's unit.",
+            ),
+            _col("ci_lower", "DOUBLE", "95% CI lower"),
+            _col("ci_upper", "DOUBLE", "95% CI upper"),
+            _col("p_value", "DOUBLE", "p-value"),
+            _col("pre_periods", "BIGINT", "Months before"),
+            _col("post_periods", "BIGINT", "Months after"),
+            _col("treated_count", "BIGINT", "Member trusts"),
+            _col("comparator_count", "BIGINT", "Comparator trusts"),
+            _col(
+                "pre_trend_p_value",
+                "DOUBLE",
+                "Pre-trend p-value",
+                "Joint test that every month before go-live is zero (cluster-robust Wald F).",
+            ),
+            _col("pre_trend", "VARCHAR", "Pre-trend", "The joint test of the leads, in words."),
+            _col("inference", "VARCHAR", "Inference", "Where the interval comes from."),
+            _col("note", "VARCHAR", "Note"),
+            _col("go_live_date", "DATE", "Go-live"),
+        ),
+        audiences=(EVALUATOR,),
+        rls="collaborative",
+    ),
+    Dataset(
+        name="eval_synthetic_donors",
+        description="The synthetic control's donor trusts for each evaluated collaborative series: the weight each "
+        "carries in the synthetic collaborative, and its own placebo (the donor as if it were treated). One row per "
+        "collaborative, metric and donor trust (and ICB).",
+        sql=_with(CTE_ICBS, CTE_COLLABORATIVE_ICBS, CTE_TRUSTS)
+        + """select
+    donor.collaborative_code,
+    ci.collaborative,
+    ci.icb,
+    donor.metric_code,
+    metric.metric_name as metric,
+    donor.collaborative_code || ' · ' || metric.metric_name as evaluated_series,
+    donor.org_code,
+    coalesce(trusts.trust, donor.org_code) as trust,
+    donor.weight,
+    donor.placebo_estimate,
+    donor.placebo_pre_rmspe,
+    donor.placebo_rmspe_ratio,
+    donor.treated_pre_rmspe,
+    donor.treated_rmspe_ratio,
+    donor.donor_count,
+    donor.pre_periods,
+    donor.post_periods,
+    donor.go_live_date
+from main.fct_synthetic_control_donor as donor
+inner join collaborative_icbs as ci on ci.collaborative_code = donor.collaborative_code
+inner join main.dim_metric as metric on metric.metric_code = donor.metric_code
+left join trusts on trusts.org_code = donor.org_code""",
+        columns=(
+            COLLABORATIVE_CODE,
+            COLLABORATIVE,
+            ICB,
+            METRIC_CODE,
+            METRIC,
+            _col("evaluated_series", "VARCHAR", "Evaluated series", "Collaborative and metric evaluated."),
+            ORG_CODE,
+            TRUST,
+            _col("weight", "DOUBLE", "Weight", "The donor's share of the synthetic collaborative (weights sum to 1)."),
+            _col("placebo_estimate", "DOUBLE", "Placebo gap", "The donor's own mean gap after go-live, as if treated."),
+            _col("placebo_pre_rmspe", "DOUBLE", "Placebo pre-period RMSPE"),
+            _col("placebo_rmspe_ratio", "DOUBLE", "Placebo post/pre RMSPE"),
+            _col(
+                "treated_pre_rmspe",
+                "DOUBLE",
+                "Collaborative pre-period RMSPE",
+                "How closely the synthetic collaborative follows the real one before go-live.",
+            ),
+            _col(
+                "treated_rmspe_ratio",
+                "DOUBLE",
+                "Collaborative post/pre RMSPE",
+                "Ranked among the placebos' ratios for the p-value.",
+            ),
+            _col("donor_count", "BIGINT", "Donor trusts"),
+            _col("pre_periods", "BIGINT", "Months before"),
+            _col("post_periods", "BIGINT", "Months after"),
             _col("go_live_date", "DATE", "Go-live"),
         ),
         audiences=(EVALUATOR,),
@@ -1276,8 +1434,10 @@ CHARTS: tuple[Chart, ...] = (
         title="Did collaboration make a difference? Estimates with 95% confidence intervals, by method",
         description="Before/after (12 months either side of go-live, transition months left out), "
         "difference-in-differences against comparable trusts outside such collaboratives (errors clustered by "
-        "trust, with a pre-trend test) and interrupted time series (Newey–West errors). An interval that spans "
-        "zero is no evidence of an effect.",
+        "trust, with a pre-trend test), interrupted time series (Newey–West errors) and synthetic control (a "
+        "weighted mix of comparator trusts fitted before go-live; p-value and interval from each donor as if "
+        "treated; in simulation its interval covers 87% for a nominal 95%, so the DiD is the headline). An "
+        "interval that spans zero is no evidence of an effect.",
         dataset="eval_estimates",
         spec=c.table(
             groupby=[
@@ -1306,6 +1466,81 @@ CHARTS: tuple[Chart, ...] = (
             },
         ),
         ignores=("Evaluated series",),
+    ),
+    Chart(
+        key="evaluation_event_study",
+        title="Event study: members against comparators month by month around go-live, with 95% intervals",
+        description="The member trusts' difference from the comparator trusts in each month from go-live, relative "
+        "to the month before go-live (zero), with trust and month fixed effects, on the same trusts and months as "
+        "the difference-in-differences; the first and last points hold every month beyond them. Intervals come from "
+        "the restricted wild cluster bootstrap. Points before go-live should sit around zero: if they do not (see "
+        "the pre-trend test beside the chart), the comparison trusts were on a different path before "
+        "go-live and the effect is to be treated with caution. Pick the series in the Evaluated series filter.",
+        dataset="eval_event_study",
+        spec=c.timeseries(
+            "echarts_timeseries_line",
+            x_axis="event_time",
+            temporal=False,
+            metrics=[
+                M("MAX(estimate)", "Difference from comparators"),
+                M("MAX(ci_lower)", "95% CI lower"),
+                M("MAX(ci_upper)", "95% CI upper"),
+            ],
+            x_axis_title="Months from go-live (−1 = reference)",
+            markers=True,
+        ),
+    ),
+    Chart(
+        key="evaluation_pre_trend",
+        title="Were members and comparators on the same path before go-live?",
+        description="The joint test that the event study's months before go-live are all zero (cluster-robust "
+        "Wald F over trusts). A small p-value says the comparison trusts were on a different path before go-live, "
+        "so the difference-in-differences and event-study effects are to be treated with caution.",
+        dataset="eval_event_study",
+        spec=c.table(
+            groupby=[
+                "collaborative",
+                "metric",
+                "pre_trend",
+                "pre_trend_p_value",
+                "pre_periods",
+                "post_periods",
+                "treated_count",
+                "comparator_count",
+            ],
+            sort_by=M("MIN(evaluated_series)", "Order"),
+            column_config={"pre_trend_p_value": {"d3NumberFormat": ".3f"}},
+        ),
+        ignores=("Evaluated series",),
+    ),
+    Chart(
+        key="evaluation_synthetic_donors",
+        title="Synthetic control: the donor trusts behind the selected series, and their placebos",
+        description="Each comparator trust's weight in the synthetic collaborative (fitted on the months before "
+        "go-live) and its own placebo: its gap after go-live and its post/pre RMSPE ratio when it is treated as if "
+        "it had gone live. The collaborative's ratio is ranked among the placebos' for the p-value.",
+        dataset="eval_synthetic_donors",
+        spec=c.table(
+            groupby=[
+                "trust",
+                "weight",
+                "placebo_estimate",
+                "placebo_pre_rmspe",
+                "placebo_rmspe_ratio",
+                "treated_pre_rmspe",
+                "treated_rmspe_ratio",
+                "donor_count",
+            ],
+            sort_by=M("MAX(weight)", "Weight"),
+            column_config={
+                "weight": {"d3NumberFormat": ".3f"},
+                "placebo_estimate": {"d3NumberFormat": ",.2f"},
+                "placebo_pre_rmspe": {"d3NumberFormat": ",.2f"},
+                "placebo_rmspe_ratio": {"d3NumberFormat": ",.2f"},
+                "treated_pre_rmspe": {"d3NumberFormat": ",.2f"},
+                "treated_rmspe_ratio": {"d3NumberFormat": ",.2f"},
+            },
+        ),
     ),
     Chart(
         key="evaluation_before_after",
@@ -1599,6 +1834,8 @@ DASHBOARDS: tuple[Dashboard, ...] = (
         "uncertainty, and the series behind them split at go-live. Pick a series in the **Evaluated series** filter.",
         rows=(
             (("evaluation_estimates", 12),),
+            (("evaluation_event_study", 8), ("evaluation_pre_trend", 4)),
+            (("evaluation_synthetic_donors", 12),),
             (("evaluation_before_after", 7), ("evaluation_indexed", 5)),
             (("evaluation_members", 12),),
         ),
