@@ -14,6 +14,7 @@ Two kinds of test:
 from __future__ import annotations
 
 import os
+
 import duckdb
 import numpy as np
 import pytest
@@ -47,7 +48,7 @@ def test_the_rules_are_the_publishers():
 def test_every_served_length_of_stay_count_follows_its_rule_and_is_rounded(serving):
     for table, columns in LOS_COUNT_COLUMNS.items():
         for column in columns:
-            for setting, rule in RULES.items():
+            for setting in RULES:
                 rows = serving.execute(
                     f"select {column} from {table} where setting = ? and {column} is not null", [setting]
                 ).fetchall()
@@ -72,9 +73,7 @@ def test_every_served_length_of_stay_count_follows_its_rule_and_is_rounded(servi
                 assert not _hidden_by_rule(int(value), setting) and value % 5 == 0, (setting, value)
     # and the samples do exercise every kind of suppression
     reasons = dict(
-        serving.execute(
-            "select suppression_reason, count(*) from fct_los_inequality_month group by 1"
-        ).fetchall()
+        serving.execute("select suppression_reason, count(*) from fct_los_inequality_month group by 1").fetchall()
     )
     assert reasons.get("small_count", 0) > 0 and reasons.get("complementary", 0) > 0 and reasons.get("zero", 0) > 0
 
@@ -219,8 +218,10 @@ def _run(sql: str, rows: list[tuple[int, str, int, str]]) -> dict[int, dict]:
     con.execute(
         "create table cells as select g, part, n, sum(n) over (partition by g) as total_n, setting from raw_cells"
     )
-    out = con.execute(f"select c.g, c.part, c.n, c.total_n, c.setting, s.is_suppressed, s.suppression_reason "
-                      f"from cells c join ({sql}) s using (g, part)").fetchall()
+    out = con.execute(
+        f"select c.g, c.part, c.n, c.total_n, c.setting, s.is_suppressed, s.suppression_reason "
+        f"from cells c join ({sql}) s using (g, part)"
+    ).fetchall()
     assert len(out) == len(rows)
     groups: dict[int, dict] = {}
     for g, part, n, total, setting, hidden, reason in out:
@@ -263,9 +264,8 @@ def test_complementary_suppression_never_leaves_a_cell_recoverable(complementary
         hidden_sum = sum(n for _, n, _, _ in hidden)
         assert hidden_sum > t, (g, cells)
         least = 0 if RULES[setting]["zero_suppressed"] else 1
-        for _, n, _, _ in hidden:
-            upper = hidden_sum - least * (len(hidden) - 1)
-            assert upper > least, (g, cells)
+        # (the bound is the same for every hidden cell: S less the least of each of the others)
+        assert hidden_sum - least * (len(hidden) - 1) > least, (g, cells)
         # 5. nothing is hidden for no reason: complementary cells only where a cell was suppressed by the rule
         assert any(c[3] in ("small_count", "zero") for c in hidden), (g, cells)
     assert min(exercised.values()) > 100, exercised
@@ -275,20 +275,31 @@ def test_complementary_suppression_hides_the_smallest_cells_it_needs_and_no_more
     # acute: 2 is suppressed; the next smallest non-zero cell (15) is enough; 0 stays shown
     groups = _run(
         complementary_sql,
-        [(0, "a", 30, "acute"), (0, "b", 2, "acute"), (0, "c", 25, "acute"), (0, "d", 40, "acute"),
-         (0, "e", 15, "acute"), (0, "f", 0, "acute")],
+        [
+            (0, "a", 30, "acute"),
+            (0, "b", 2, "acute"),
+            (0, "c", 25, "acute"),
+            (0, "d", 40, "acute"),
+            (0, "e", 15, "acute"),
+            (0, "f", 0, "acute"),
+        ],
     )
     reasons = {part: reason for part, _, _, reason in groups[0]["cells"]}
     assert reasons == {"a": None, "b": "small_count", "c": None, "d": None, "e": "complementary", "f": None}
     # mental health: two suppressed cells (3 and 0) add up to 3, so one more (the 6) is hidden
     groups = _run(
         complementary_sql,
-        [(0, "q1", 12, "mental_health"), (0, "q2", 3, "mental_health"), (0, "q3", 20, "mental_health"),
-         (0, "q4", 9, "mental_health"), (0, "q5", 0, "mental_health"), (0, "u", 6, "mental_health")],
+        [
+            (0, "q1", 12, "mental_health"),
+            (0, "q2", 3, "mental_health"),
+            (0, "q3", 20, "mental_health"),
+            (0, "q4", 9, "mental_health"),
+            (0, "q5", 0, "mental_health"),
+            (0, "u", 6, "mental_health"),
+        ],
     )
     reasons = {part: reason for part, _, _, reason in groups[0]["cells"]}
     assert reasons == {"q1": None, "q2": "small_count", "q3": None, "q4": None, "q5": "zero", "u": "complementary"}
-
 
 
 def test_the_warehouse_and_its_databases_are_the_owners_only(bundled_run):

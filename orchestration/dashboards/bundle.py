@@ -1030,7 +1030,8 @@ from main.dim_source_freshness""",
         name="dq_suppression",
         description="Values suppressed for disclosure control, by feed, trust and month: published "
         "out-of-area placement counts marked '*', and length-of-stay trust-months suppressed by the "
-        "publisher's rule (acute, HES: 1 to 7 discharges; mental health, MHSDS: under 5). One row per feed, trust and month.",
+        "publisher's rule (acute, HES: 1 to 7 discharges; mental health, MHSDS: under 5). "
+        "One row per feed, trust and month.",
         sql=_with(CTE_ICBS, CTE_TRUSTS)
         + """, suppression as (
     select
