@@ -142,12 +142,31 @@ def _run(args: argparse.Namespace) -> int:
     if not sources_dir.is_dir():
         print(f"collab-benefits run: the sources folder {sources_dir} does not exist", file=sys.stderr)
         return 2
+    from orchestration import nothing_new
+
+    print(f"Sources: {sources_dir} (layout <source>/<files>, e.g. rtt/*.zip)")
+    print(f"Warehouse: {warehouse_dir}", flush=True)
+    run_settings = nothing_new.settings()
+    last = None if args.force else nothing_new.unchanged_since_last_run(sources_dir, warehouse_dir)
+    if last is not None:
+        print(
+            f"Nothing new: {last.files:,} file{'' if last.files == 1 else 's'} under the sources folder, all as "
+            f"the run of {last.run_at} read them, and the reference data, models, checks and code are as they "
+            "were then, so nothing was read, built or checked again."
+        )
+        print(f"Serving database (as that run published it): {last.serving_db}")
+        index = warehouse_dir / "reports" / "index.html"
+        if index.exists():
+            print(f"Benefits reports for the board: {index}")
+        print("To run everything again anyway: collab-benefits run --force")
+        return 0
+
     from orchestration import progress
     from orchestration.console import listener_for, logging_to_files
     from orchestration.pipeline import run_pipeline
 
-    print(f"Sources: {sources_dir} (layout <source>/<files>, e.g. rtt/*.zip)")
-    print(f"Warehouse: {warehouse_dir}", flush=True)
+    warehouse_dir.mkdir(parents=True, exist_ok=True)
+    nothing_new.forget(warehouse_dir)
     reports: list[Path] = []
     with (
         logging_to_files(warehouse_dir / "logs"),
@@ -168,6 +187,8 @@ def _run(args: argparse.Namespace) -> int:
         "Dashboards: `make dashboards` starts Superset with the Benefits tracker, Outcomes monitor, Evaluation and "
         "Data quality dashboards over this serving database; then open http://127.0.0.1:8088"
     )
+    if summary.exit_code == 0:
+        nothing_new.remember(sources_dir, warehouse_dir, summary.serving_db, run_settings)
     return summary.exit_code
 
 
@@ -311,6 +332,12 @@ def build_parser() -> argparse.ArgumentParser:
         action="store_true",
         help="no progress, only the summary at the end (for CI and cron; without a terminal, or with CI set, "
         "progress is plain lines anyway)",
+    )
+    run.add_argument(
+        "--force",
+        action="store_true",
+        help="run everything even when nothing has changed since the last run that published (by default such "
+        "a run says so and stops at once)",
     )
     run.set_defaults(handler=_run)
     report = commands.add_parser(

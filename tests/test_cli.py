@@ -178,3 +178,51 @@ def test_the_rejection_is_recorded_in_the_data_quality_mart(landing_run):
         con.close()
     assert rows and all(source == "rtt" and not success for source, _, success, _ in rows)
     assert any(name == "rejected_file:count_not_negative" and bad.name in details for _, name, _, details in rows)
+
+
+def test_a_run_with_nothing_new_answers_at_once_and_says_so(tmp_path, monkeypatch):
+    """Issue 14, item 2: nothing changed since a run that published everything, so nothing is read, built or
+    checked again, and the serving database is left exactly as it was. Any change makes the next run a full one."""
+    from orchestration import nothing_new
+
+    sources, warehouse = tmp_path / "sources", tmp_path / "wh"
+    month = write_rtt_file(sources / "rtt", date(2024, 4, 1), [rtt_row("RR8", "15F", "Part_2", "C_100", {0: 10})])
+    first = run_cli("run", "--quiet", "--sources-dir", str(sources), "--warehouse-dir", str(warehouse))
+    assert first.returncode == 0, first.stdout + first.stderr
+    assert "Nothing new" not in first.stdout
+    serving = warehouse / "serving.duckdb"
+    published = serving.stat().st_mtime_ns
+
+    again = run_cli("run", "--sources-dir", str(sources), "--warehouse-dir", str(warehouse))
+    assert again.returncode == 0, again.stdout + again.stderr
+    assert "Nothing new: 1 file under the sources folder, all as the run of" in again.stdout
+    assert "dbt build" not in again.stdout and "Publish" not in again.stdout
+    assert serving.stat().st_mtime_ns == published
+
+    # what makes the next run a full one, asked directly
+    assert nothing_new.unchanged_since_last_run(sources, warehouse) is not None
+    month.touch()  # a newer mtime, the same bytes: still nothing new
+    assert nothing_new.unchanged_since_last_run(sources, warehouse) is not None
+    monkeypatch.setenv("COLLAB_DUCKDB_MEMORY_LIMIT", "1GB")  # a setting that changes a run
+    assert nothing_new.unchanged_since_last_run(sources, warehouse) is None
+    monkeypatch.delenv("COLLAB_DUCKDB_MEMORY_LIMIT")
+    monkeypatch.setattr(nothing_new, "built_with_fingerprint", lambda: "other code")
+    assert nothing_new.unchanged_since_last_run(sources, warehouse) is None
+    monkeypatch.undo()
+    new_month = write_rtt_file(sources / "rtt", date(2024, 5, 1), [rtt_row("RR8", "15F", "Part_2", "C_100", {0: 9})])
+    assert nothing_new.unchanged_since_last_run(sources, warehouse) is None
+    new_month.unlink()
+    assert nothing_new.unchanged_since_last_run(sources, warehouse) is not None
+
+    # --force runs everything; a run that does not end with exit 0 leaves no record, so the next one is full
+    forced = run_cli("run", "--quiet", "--force", "--sources-dir", str(sources), "--warehouse-dir", str(warehouse))
+    assert forced.returncode == 0 and "Nothing new" not in forced.stdout
+    assert serving.stat().st_mtime_ns != published
+    serving.unlink()
+    assert nothing_new.unchanged_since_last_run(sources, warehouse) is None
+
+
+def test_a_run_that_fails_leaves_nothing_to_compare_with(landing_run):
+    root, _, _, result = landing_run
+    assert result.returncode == 1
+    assert not (root / "wh" / ".last_run.json").exists()
