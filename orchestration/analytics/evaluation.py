@@ -181,7 +181,7 @@ def before_after(
 
 
 def _cluster_fit(formula: str, data: pd.DataFrame):
-    groups = pd.factorize(data["org_code"])[0]
+    groups = pd.factorize(data["org_code"], sort=True)[0]
     # use_t: t(G − 1) reference distribution with the usual small-sample correction, as Stata does.
     return smf.ols(formula, data=data).fit(cov_type="cluster", cov_kwds={"groups": groups}, use_t=True)
 
@@ -189,8 +189,8 @@ def _cluster_fit(formula: str, data: pd.DataFrame):
 def _two_way_residuals(data: pd.DataFrame, columns: list[str]) -> np.ndarray:
     """`columns` of `data` with the organisation and month fixed effects partialled out (Frisch–Waugh–Lovell):
     the DiD coefficient, its residuals and so its bootstrap are the same as in the full two-way model."""
-    org = pd.factorize(data["org_code"])[0]
-    month = pd.factorize(data["month"])[0]
+    org = pd.factorize(data["org_code"], sort=True)[0]
+    month = pd.factorize(data["month"], sort=True)[0]
     n = len(data)
     design = np.zeros((n, org.max() + month.max() + 1))
     design[:, 0] = 1.0
@@ -349,7 +349,7 @@ def difference_in_differences(
     notes = ["two-way fixed effects, SE clustered by organisation"]
     if inference == INFERENCE_WILD_BOOTSTRAP:
         y, d = _two_way_residuals(data, ["value", "treated_post"]).T
-        clusters = pd.factorize(data["org_code"])[0]
+        clusters = pd.factorize(data["org_code"], sort=True)[0]
         p_value, lower, upper, bounded = wild_bootstrap_interval(
             y, d, clusters, estimate, std_error, draws=bootstrap_draws, seed=bootstrap_seed
         )
@@ -575,7 +575,7 @@ def event_study(
             pre_trend_p_value = None
 
     months_in = data.groupby("event_time")["month"].nunique().to_dict()
-    clusters = pd.factorize(data["org_code"])[0]
+    clusters = pd.factorize(data["org_code"], sort=True)[0]
     residualised = None
     if inference == INFERENCE_WILD_BOOTSTRAP:
         residualised = _two_way_residuals(data, ["value", *terms.values()])

@@ -124,7 +124,9 @@ los_values as (
         los_members.collaborative_code,
         los_members.membership_basis,
         los_members.period_month,
-        any_value(los_members.setting) as setting,
+        -- a collaborative can pool trusts of both settings (an acute collaborative with a mental health partner):
+        -- its percentages are then rounded as the stricter rule says (the fewer decimals)
+        min({{ dc_percent_decimals('los_members.setting') }}) as percent_decimals,
         avg(spells.los_days) filter (where los_members.mean_los_days is not null) as mean_los_days,
         quantile_cont(spells.los_days, 0.5) filter (where los_members.median_los_days is not null) as median_los_days,
         count(*) filter (where los_members.long_stay_pct_21plus is not null and spells.los_days >= 21)
@@ -163,7 +165,7 @@ los_metrics as (
                 value: cast(
                     round(
                         100.0 * los_values.long_stays / nullif(los_values.long_stay_spells, 0),
-                        {{ dc_percent_decimals('los_values.setting') }}
+                        los_values.percent_decimals
                     ) as double
                 )
             },
