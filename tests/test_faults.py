@@ -54,8 +54,8 @@ READ_INTERVAL_S = 0.05
 #: Lines the CLI prints, in order, and the phase the run is in once the line has appeared.
 PHASE_MARKERS: tuple[tuple[str, str], ...] = (
     ("Sources:", "ingest (raw loads, contract checks)"),
-    ("Running with dbt", "dbt build (seeds, models, tests)"),
-    ("Done. PASS=", "benefits marts, then publish"),
+    ("dbt build: seeds, models and their tests", "dbt build (seeds, models, tests)"),
+    ("done: PASS=", "benefits marts, then publish"),
     ("Published the serving database", "board reports (publication already swapped in)"),
 )
 STARTUP_PHASE = "startup (imports, before ingest)"
@@ -68,8 +68,8 @@ FLOAT_TYPES = frozenset({"DOUBLE", "FLOAT", "REAL"})
 #: the run's staging file appears (mid-publish) or it prints "Published" (after the swap, writing reports).
 KILL_POINTS: tuple[tuple[str, str, float], ...] = (
     ("timed", "Sources:", 0.5),
-    ("timed", "Running with dbt", 0.5),
-    ("timed", "Done. PASS=", 0.3),
+    ("timed", "dbt build: seeds, models and their tests", 0.5),
+    ("timed", "done: PASS=", 0.3),
     ("event", "staging file", 0.0),
     ("event", "Published the serving database", 0.0),
 )
@@ -377,7 +377,7 @@ def test_readers_only_ever_see_a_complete_publication(setup, concurrent_update):
     assert len(update.reads) > 20
     assert old_reads and new_reads
     # Nobody saw the new publication before the run had got to publishing, nor the old one after it said so.
-    assert min(new_reads) >= update.run.marker_times["Done. PASS="] - 1.0
+    assert min(new_reads) >= update.run.marker_times["done: PASS="] - 1.0
     if published_at is not None:
         assert max(old_reads) <= published_at + 1.0
     assert not [name for name in leftovers(update.run.warehouse) if ".publishing" in name]
@@ -449,7 +449,7 @@ def serving_after_kill(setup: Setup, kill: Kill, output: str) -> list[str]:
         kill.serving_state = "neither old nor new"
         return [f"kill {kill.label} ({kill.phase}): serving is neither the old nor the new publication"]
     problems = []
-    if kill.serving_state != "old (byte-identical)" and "Done. PASS=" not in output:
+    if kill.serving_state != "old (byte-identical)" and "done: PASS=" not in output:
         problems.append(f"kill {kill.label} ({kill.phase}): serving changed before publishing could have started")
     if "Published the serving database" in output and kill.serving_state != "new (complete)":
         problems.append(f"kill {kill.label} ({kill.phase}): the run said it had published but serves the old data")
