@@ -9,6 +9,7 @@ clearer and better tested as functions than as SQL.
 from __future__ import annotations
 
 import logging
+from dataclasses import dataclass
 from datetime import date
 from functools import partial
 
@@ -464,7 +465,20 @@ def _synthetic_control_rows(panel: pd.DataFrame, go_live: date, collaborative: s
     return result.as_estimate()
 
 
-def build_evaluation(
+@dataclass(frozen=True)
+class EvaluationCase:
+    """One collaborative and metric of a benefits register to evaluate: its go-live, its window and its panel of
+    member and comparator trusts (built once, for every method that needs it)."""
+
+    collaborative: str
+    metric: str
+    go_live: date
+    first: date
+    last: date
+    panel: pd.DataFrame
+
+
+def evaluation_cases(
     register: pd.DataFrame,
     metric_month: pd.DataFrame,
     org_month: pd.DataFrame,
@@ -472,22 +486,51 @@ def build_evaluation(
     memberships: pd.DataFrame,
     organisations: pd.DataFrame,
     metrics: pd.DataFrame,
-    donors: list[dict] | None = None,
-) -> pd.DataFrame:
-    """Before/after, difference-in-differences, interrupted time series and synthetic control for each
-    collaborative and metric in its benefits register, around the collaborative's go-live date (as_is:
-    like-for-like). With `donors` (a list) the synthetic control's donor rows are appended to it."""
-    rows = []
-    donor_rows = donors if donors is not None else []
+) -> list[EvaluationCase]:
+    """Every collaborative (with a go-live date) and metric its register tracks by value, with its window and panel."""
     applies = dict(zip(metrics["metric_code"], metrics["applies_to_org_types"], strict=True))
     go_lives = dict(zip(collaboratives["collaborative_code"], collaboratives["go_live_date"], strict=True))
     pairs = register.loc[register["measure"] == "value", ["collaborative_code", "metric_code"]].drop_duplicates()
+    cases = []
     for collaborative, metric in pairs.itertuples(index=False):
         if pd.isna(go_lives.get(collaborative)):
             continue
         go_live = _month(go_lives[collaborative])
         first = _add_months(go_live, -EVALUATION_WINDOW_MONTHS)
         last = _add_months(go_live, EVALUATION_WINDOW_MONTHS + EVALUATION_TRANSITION_MONTHS - 1)
+        panel = evaluation_panel(
+            collaborative,
+            metric,
+            metric_month,
+            org_month,
+            collaboratives,
+            memberships,
+            organisations,
+            applies,
+            first,
+            last,
+        )
+        cases.append(EvaluationCase(collaborative, metric, go_live, first, last, panel))
+    return cases
+
+
+def build_evaluation(
+    cases: list[EvaluationCase], metric_month: pd.DataFrame, donors: list[dict] | None = None
+) -> pd.DataFrame:
+    """Before/after, difference-in-differences, interrupted time series and synthetic control for each case
+    (a collaborative and metric of its benefits register), around the collaborative's go-live date (as_is:
+    like-for-like). With `donors` (a list) the synthetic control's donor rows are appended to it."""
+    rows = []
+    donor_rows = donors if donors is not None else []
+    for case in cases:
+        collaborative, metric, go_live, first, last, panel = (
+            case.collaborative,
+            case.metric,
+            case.go_live,
+            case.first,
+            case.last,
+            case.panel,
+        )
         series = metric_month[
             (metric_month["collaborative_code"] == collaborative)
             & (metric_month["org_code"] == "ALL")
@@ -511,18 +554,6 @@ def build_evaluation(
             ),
             ("its", partial(interrupted_time_series, windowed, go_live)),
         ]
-        panel = evaluation_panel(
-            collaborative,
-            metric,
-            metric_month,
-            org_month,
-            collaboratives,
-            memberships,
-            organisations,
-            applies,
-            first,
-            last,
-        )
         attempts.append(
             ("did", partial(difference_in_differences, panel, go_live, transition_months=EVALUATION_TRANSITION_MONTHS))
         )
@@ -553,39 +584,12 @@ def _event_time_label(event_time: int, is_binned: bool) -> str:
     return f"+{event_time}" if event_time > 0 else str(event_time)
 
 
-def build_event_study(
-    register: pd.DataFrame,
-    metric_month: pd.DataFrame,
-    org_month: pd.DataFrame,
-    collaboratives: pd.DataFrame,
-    memberships: pd.DataFrame,
-    organisations: pd.DataFrame,
-    metrics: pd.DataFrame,
-) -> pd.DataFrame:
-    """Leads and lags around go-live for each collaborative and metric the DiD evaluates, on the same panel
-    (same comparators and months); one row per event time, the reference month (−1) included at zero."""
+def build_event_study(cases: list[EvaluationCase]) -> pd.DataFrame:
+    """Leads and lags around go-live for each case the DiD evaluates, on the same panel (same comparators and
+    months); one row per event time, the reference month (−1) included at zero."""
     rows = []
-    applies = dict(zip(metrics["metric_code"], metrics["applies_to_org_types"], strict=True))
-    go_lives = dict(zip(collaboratives["collaborative_code"], collaboratives["go_live_date"], strict=True))
-    pairs = register.loc[register["measure"] == "value", ["collaborative_code", "metric_code"]].drop_duplicates()
-    for collaborative, metric in pairs.itertuples(index=False):
-        if pd.isna(go_lives.get(collaborative)):
-            continue
-        go_live = _month(go_lives[collaborative])
-        first = _add_months(go_live, -EVALUATION_WINDOW_MONTHS)
-        last = _add_months(go_live, EVALUATION_WINDOW_MONTHS + EVALUATION_TRANSITION_MONTHS - 1)
-        panel = evaluation_panel(
-            collaborative,
-            metric,
-            metric_month,
-            org_month,
-            collaboratives,
-            memberships,
-            organisations,
-            applies,
-            first,
-            last,
-        )
+    for case in cases:
+        collaborative, metric, go_live, panel = case.collaborative, case.metric, case.go_live, case.panel
         try:
             study = event_study(panel, go_live)
         except ValueError as error:
@@ -649,13 +653,10 @@ def build_benefits_marts(con: duckdb.DuckDBPyConnection) -> dict[str, int]:
     fct_spc = build_spc(metric_month, metrics, collaboratives)
     dim_benefit, fct_benefit_tracking = build_benefit_tracking(register, metric_month, variation, months)
     donors: list[dict] = []
-    fct_evaluation = build_evaluation(
-        register, metric_month, org_month, collaboratives, memberships, organisations, metrics, donors
-    )
+    cases = evaluation_cases(register, metric_month, org_month, collaboratives, memberships, organisations, metrics)
+    fct_evaluation = build_evaluation(cases, metric_month, donors)
     fct_synthetic_control_donor = _typed("fct_synthetic_control_donor", donors)
-    fct_event_study = build_event_study(
-        register, metric_month, org_month, collaboratives, memberships, organisations, metrics
-    )
+    fct_event_study = build_event_study(cases)
     written = {}
     for name, frame in [
         ("fct_spc", fct_spc),
