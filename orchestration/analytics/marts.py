@@ -434,6 +434,9 @@ def evaluation_panel(
         & (org_month["period_month"] >= pd.Timestamp(first))
         & (org_month["period_month"] <= pd.Timestamp(last))
     ][["org_code", "period_month", "value"]].dropna()
+    # One order whatever order DuckDB returned the rows in: the regressions' sums, and so the bootstrap's ties
+    # between equal statistics, depend on it, and a rerun on the same data must give the same figures.
+    panel = panel.sort_values(["org_code", "period_month"], kind="stable").reset_index(drop=True)
     panel = panel.assign(treated=panel["org_code"].isin(treated))
     return panel
 
@@ -630,19 +633,22 @@ def build_event_study(cases: list[EvaluationCase]) -> pd.DataFrame:
 def build_benefits_marts(con: duckdb.DuckDBPyConnection) -> dict[str, int]:
     """Read the dbt marts from the build database, write fct_spc, dim_benefit, fct_benefit_tracking and
     fct_evaluation, fct_event_study and fct_synthetic_control_donor into its marts schema; return their row counts."""
-    metric_month = con.execute("select * from marts.fct_collaborative_metric_month").df()
+    # Every read in a fixed order (DuckDB's parallel scans return rows in any order), so reruns give equal figures.
+    metric_month = con.execute("select * from marts.fct_collaborative_metric_month order by all").df()
     metric_month["period_month"] = pd.to_datetime(metric_month["period_month"])
-    metrics = con.execute("select * from marts.dim_metric").df()
-    collaboratives = con.execute("select * from marts.dim_collaborative").df()
+    metrics = con.execute("select * from marts.dim_metric order by all").df()
+    collaboratives = con.execute("select * from marts.dim_collaborative order by all").df()
     variation = con.execute(
         "select distinct collaborative_code, metric_code, period_month, coefficient_of_variation "
-        "from marts.fct_variation"
+        "from marts.fct_variation order by all"
     ).df()
     register = con.execute("select * from staging.stg_reference__benefits order by benefit_id").df()
-    org_month = con.execute("select * from intermediate.int_metric__org_month where not is_suppressed").df()
+    org_month = con.execute(
+        "select * from intermediate.int_metric__org_month where not is_suppressed order by all"
+    ).df()
     org_month["period_month"] = pd.to_datetime(org_month["period_month"])
-    memberships = con.execute("select * from marts.bridge_collaborative_membership").df()
-    organisations = con.execute("select * from marts.dim_organisation").df()
+    memberships = con.execute("select * from marts.bridge_collaborative_membership order by all").df()
+    organisations = con.execute("select * from marts.dim_organisation order by all").df()
     months = [
         _month(m)
         for m in con.execute("select period_month from intermediate.int_reporting_months order by 1").df()[
