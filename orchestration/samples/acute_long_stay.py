@@ -157,16 +157,8 @@ def file_bytes(
         region = region_name(found.region_code, reference_dir).upper() if found else ""
         units.append(("ICB", region, code, code, name, by_icb[code]))
     for org in trusts:
-        units.append(
-            (
-                "Provider",
-                region_name(org.region_code, reference_dir).upper(),
-                org.icb_code,
-                org.code,
-                org.name.upper(),
-                [org.code],
-            )
-        )
+        region = region_name(org.region_code, reference_dir).upper()
+        units.append(("Provider", region, org.icb_code, org.code, org.name.upper(), [org.code]))
 
     def total(members: list[str], key: str) -> np.ndarray:
         stacked = np.vstack([figures[code][key] for code in members])
@@ -176,72 +168,23 @@ def file_bytes(
 
     rows = []
     for level, region, icb_code, code, name, members in units:
+        unit = [level, region, icb_code, code, name]
         series = {key: total(members, key) for key in ("nctr", "discharged", "remaining", "7", "14", "21")}
         for day in range(days):
             period = f"{date(month.year, month.month, day + 1):%d/%m/%Y}"
             for metric, key in ((NCTR, "nctr"), (DISCHARGED, "discharged"), (REMAINING, "remaining")):
-                rows.append(
-                    [
-                        period,
-                        level,
-                        region,
-                        icb_code,
-                        code,
-                        name,
-                        metric,
-                        "Daily",
-                        "Criteria to reside",
-                        _cell(series[key][day]),
-                    ]
-                )
+                rows.append([period, *unit, metric, "Daily", "Criteria to reside", _cell(series[key][day])])
         for i, monday in enumerate(mondays):
             period = f"{monday:%d/%m/%Y}"
             for threshold, metric in ADDITIONAL.items():
-                rows.append(
-                    [
-                        period,
-                        level,
-                        region,
-                        icb_code,
-                        code,
-                        name,
-                        metric,
-                        "Weekly snapshot",
-                        "Additional bed days",
-                        _cell(series[str(threshold)][i]),
-                    ]
-                )
+                value = _cell(series[str(threshold)][i])
+                rows.append([period, *unit, metric, "Weekly snapshot", "Additional bed days", value])
             reasons = np.sum([figures[m]["reasons"][i] for m in members], axis=0)
             for reason, value in zip(DELAY_REASONS, reasons, strict=True):
-                rows.append(
-                    [
-                        period,
-                        level,
-                        region,
-                        icb_code,
-                        code,
-                        name,
-                        reason,
-                        "Weekly snapshot",
-                        "Delay reason LOS 7+",
-                        _cell(value),
-                    ]
-                )
+                rows.append([period, *unit, reason, "Weekly snapshot", "Delay reason LOS 7+", _cell(value)])
         if month >= DAILY_AVERAGE_FROM:
-            rows.append(
-                [
-                    f"{month:%d/%m/%Y}",
-                    level,
-                    region,
-                    icb_code,
-                    code,
-                    name,
-                    DAILY_AVERAGE,
-                    "Monthly",
-                    "Criteria to reside",
-                    _average(series["remaining"]),
-                ]
-            )
+            average = _average(series["remaining"])
+            rows.append([f"{month:%d/%m/%Y}", *unit, DAILY_AVERAGE, "Monthly", "Criteria to reside", average])
     return csv_bytes(HEADER, rows)
 
 

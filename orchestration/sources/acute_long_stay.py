@@ -262,9 +262,9 @@ def file_name(month: date, *, version: int = 1) -> str:
     number = (month.month - 4) % 12 + 1
     tail = f"-v{version}" if version > 1 else ""
     return (
-        f"Daily-discharge-sitrep-monthly-data-webfile-{number}-CSV-{month:%b}".lower()
-        .replace("daily-discharge-sitrep-monthly-data-webfile", "Daily-discharge-sitrep-monthly-data-webfile")
-        .replace("-csv-", "-CSV-")
+        f"Daily-discharge-sitrep-monthly-data-webfile-{number}-CSV-{month:%b}".replace(
+            f"{month:%b}", f"{month:%b}".lower()
+        )
         + f"{month:%y}{tail}.csv"
     )
 
