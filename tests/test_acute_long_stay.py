@@ -228,7 +228,7 @@ def test_hand_worked_trust_figures(hand_worked):
     build, _ = hand_worked
     found = build.execute(
         """select org_code, measure, period_type, published_value, is_suppressed, source_file
-           from main_intermediate.int_los_published__acute order by org_code, measure"""
+           from intermediate.int_los_published__acute order by org_code, measure"""
     ).fetchall()
     v2 = feed.file_name(MAY, version=2)
     # RCF: NCtR (16 + 12) / 2 = 14 (the 3rd not returned: not a zero, which would give 28 / 3); remaining
