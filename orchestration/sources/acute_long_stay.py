@@ -71,7 +71,7 @@ import re
 import uuid
 from collections.abc import Sequence
 from dataclasses import dataclass
-from datetime import UTC, date, datetime, timedelta
+from datetime import UTC, date, datetime
 from functools import cache
 from pathlib import Path
 
@@ -261,12 +261,8 @@ def file_name(month: date, *, version: int = 1) -> str:
     ``Daily-discharge-sitrep-monthly-data-webfile-1-CSV-apr26.csv`` for April 2026."""
     number = (month.month - 4) % 12 + 1
     tail = f"-v{version}" if version > 1 else ""
-    return (
-        f"Daily-discharge-sitrep-monthly-data-webfile-{number}-CSV-{month:%b}".replace(
-            f"{month:%b}", f"{month:%b}".lower()
-        )
-        + f"{month:%y}{tail}.csv"
-    )
+    mon = calendar.month_abbr[month.month].lower()
+    return f"Daily-discharge-sitrep-monthly-data-webfile-{number}-CSV-{mon}{month:%y}{tail}.csv"
 
 
 def month_in_file_name(path: Path) -> date | None:
@@ -718,8 +714,7 @@ def check_loaded_months(
         if rebuilt is None:
             continue
         sitrep_file, frame = rebuilt
-        # "today" is the load's month end plus the publication lag: a loaded month is never in the future
-        violations = raw.errors_of(check_contract(sitrep_file, frame, today=max(date.today(), month + timedelta(62))))
+        violations = raw.errors_of(check_contract(sitrep_file, frame))  # warnings were loaded and flagged on purpose
         con.execute(
             "insert into audit.contract_checks values (?, ?, ?, ?, ?, ?, ?)",
             [
