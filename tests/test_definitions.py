@@ -96,6 +96,8 @@ RAW_LAYER_SNAPSHOT = {
     "los_mh/file_loads": [],
     "los_acute/apc_spells": [],
     "los_acute/file_loads": [],
+    "acute_long_stay/daily_discharge_sitrep": [],
+    "acute_long_stay/file_loads": [],
 }
 
 

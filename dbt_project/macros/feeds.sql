@@ -5,6 +5,7 @@
         ('oap', ref('stg_oap__file_loads')),
         ('los_mh', ref('stg_los_mh__file_loads')),
         ('los_acute', ref('stg_los_acute__file_loads')),
+        ('acute_long_stay', ref('stg_acute_long_stay__file_loads')),
     ]) -}}
 {%- endmacro %}
 

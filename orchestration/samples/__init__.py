@@ -41,7 +41,8 @@ def generate_samples(
     same either way); the default 1 writes them in this process.
 
     Out-of-area placements (``oap/``), mental health and acute spells (``los_mh/``, ``los_acute/``) are written for
-    the same months, and the ODS reference files (``ods/``) from ``seeds/reference``.
+    the same months, NHS England's acute discharge sitrep monthly files (``acute_long_stay/``, from April 2024, the
+    first month of that CSV layout), and the ODS reference files (``ods/``) from ``seeds/reference``.
 
     Returns ``{source: [paths]}``. The same arguments always give byte-identical files.
     """
@@ -57,6 +58,7 @@ def generate_samples(
             rtt = list(pool.map(write, tasks, chunksize=4))
     else:
         rtt = [write(task) for task in tasks]
+    from orchestration.samples.acute_long_stay import write_acute_long_stay_files
     from orchestration.samples.los import write_los_files
     from orchestration.samples.oap import write_oap_files
     from orchestration.sources.ods import write_sample_ods
@@ -64,6 +66,9 @@ def generate_samples(
     written = {"rtt": rtt}
     written["oap"] = write_oap_files(out_dir, first_month=first_month, last_month=last_month, seed=seed)
     written.update(write_los_files(out_dir, first_month=first_month, last_month=last_month, seed=seed))
+    written["acute_long_stay"] = write_acute_long_stay_files(
+        out_dir, first_month=first_month, last_month=last_month, seed=seed
+    )
     written["ods"] = write_sample_ods(out_dir)
     return written
 

@@ -15,7 +15,7 @@ from pathlib import Path
 import duckdb
 
 from orchestration.raw import ContractViolation, IngestResult
-from orchestration.sources import los, oap, rtt
+from orchestration.sources import acute_long_stay, los, oap, rtt
 
 IngestFolder = Callable[..., list[IngestResult]]
 
@@ -113,6 +113,24 @@ FEEDS: tuple[Feed, ...] = (
         check_loaded_months=lambda con, **kw: los.check_loaded_months(con, "los_acute", **kw),
         ensure_raw_tables=los.ensure_raw_tables,
         suite="los_acute_apc_spells",
+    ),
+    Feed(
+        name="acute_long_stay",
+        title="Acute discharge delays and long stays (published)",
+        asset_key=("acute_long_stay", "daily_discharge_sitrep"),
+        description=(
+            "NHS England 'Discharge delays (Acute)' monthly data file (acute discharge situation report, long CSV "
+            "layout, by trust and day), one partition per month, loaded into "
+            "raw_acute_long_stay.daily_discharge_sitrep after its file contract passed; a -v2/-revised file "
+            "replaces its month."
+        ),
+        cron_schedule="0 10 8-14 * 4",
+        publication_rhythm="second Thursday of the month (monthly discharge delays statistics)",
+        ingest_folder=acute_long_stay.ingest_folder,
+        months_in_folder=acute_long_stay.months_in_folder,
+        check_loaded_months=acute_long_stay.check_loaded_months,
+        ensure_raw_tables=acute_long_stay.ensure_raw_tables,
+        suite="acute_long_stay_daily_discharge_sitrep",
     ),
 )
 

@@ -9,6 +9,8 @@ with feed_months as (
     union
     select cast(date_trunc('month', discharge_date) as date) from {{ ref('stg_los_mh__hospital_spells') }}
     where discharge_date is not null
+    union
+    select period_month from {{ ref('stg_acute_long_stay__daily_discharge_sitrep') }}
 ),
 
 bounds as (

@@ -7,7 +7,10 @@
     - lengths of stay: counts are the sum of the members' served (rounded) figures over the members whose
       figure is served; means, medians and percentages are computed from the unrounded spells of those same
       members. A member whose figure is suppressed is left out (the collaborative row is then partial), so
-      the collaborative figure minus its members' shown figures is always 0: nothing suppressed comes back.
+      the collaborative figure minus its members' shown figures is always 0: nothing suppressed comes back;
+    - published acute discharge sitrep figures (acute_los_*): the members' figures added up (averages of daily
+      counts, monthly totals and snapshot means all add across trusts); a member without a figure adds nothing
+      and makes the total partial (fct_collaborative_metric_month flags it).
 -#}
 with members as (
     select * from {{ ref('int_collaborative_members__monthly') }}
@@ -27,6 +30,10 @@ los_provider as (
 
 spells as (
     select * from {{ ref('int_los__discharged_spells') }}
+),
+
+acute_long_stay as (
+    select * from {{ ref('int_acute_long_stay__provider_month') }}
 ),
 
 rtt_metrics as (
@@ -183,12 +190,32 @@ los_metrics as (
         and los_counts.period_month = los_values.period_month
 ),
 
+acute_long_stay_metrics as (
+    select
+        members.collaborative_code,
+        members.membership_basis,
+        members.period_month,
+        {
+            metric_code: acute_long_stay.metric_code,
+            numerator: sum(acute_long_stay.value),
+            denominator: cast(null as double),
+            value: sum(acute_long_stay.value)
+        } as metric
+    from members
+    inner join acute_long_stay
+        on members.org_code = acute_long_stay.org_code
+        and members.period_month = acute_long_stay.period_month
+    group by members.collaborative_code, members.membership_basis, members.period_month, acute_long_stay.metric_code
+),
+
 unioned as (
     select * from rtt_metrics
     union all
     select * from oap_metrics
     union all
     select * from los_metrics
+    union all
+    select * from acute_long_stay_metrics
 )
 
 select

@@ -1,7 +1,9 @@
 {#-
     Every catalogue metric for every organisation and month, in one shape (numerator, denominator, value,
     is_suppressed), from the trust-level marts. Lengths of stay are taken in the setting of the trust's type:
-    admitted patient care for an acute trust, adult acute beds for a mental health trust.
+    admitted patient care for an acute trust, adult acute beds for a mental health trust. NHS England's published
+    acute discharge sitrep figures (acute_los_*) come as the publication gives them (int_acute_long_stay__provider_month:
+    averages of daily counts, monthly totals, means of weekly snapshots, each metric one period type).
 -#}
 with rtt as (
     select * from {{ ref('fct_rtt_provider_month') }}
@@ -14,6 +16,10 @@ oap as (
 
 los as (
     select * from {{ ref('fct_los_provider_month') }}
+),
+
+acute_long_stay as (
+    select * from {{ ref('int_acute_long_stay__provider_month') }}
 ),
 
 organisations as (
@@ -110,6 +116,18 @@ unioned as (
         metric.value,
         is_suppressed or metric.value is null
     from los_structs
+
+    union all
+
+    select
+        org_code,
+        period_month,
+        metric_code,
+        value as numerator,
+        cast(null as double) as denominator,
+        value,
+        false as is_suppressed
+    from acute_long_stay
 )
 
 select * from unioned
