@@ -40,7 +40,8 @@ def generate_samples(
     ``workers`` > 1 writes files in that many spawned processes (each file is independent, so the bytes are the
     same either way); the default 1 writes them in this process.
 
-    Out-of-area placements (``oap/``), mental health and acute spells (``los_mh/``, ``los_acute/``) are written for
+    Out-of-area placements (``oap/``), the main MHSDS monthly data file's published lengths of stay
+    (``mhsds_los/``), mental health and acute spells (``los_mh/``, ``los_acute/``) are written for
     the same months, and the ODS reference files (``ods/``) from ``seeds/reference``.
 
     Returns ``{source: [paths]}``. The same arguments always give byte-identical files.
@@ -58,11 +59,13 @@ def generate_samples(
     else:
         rtt = [write(task) for task in tasks]
     from orchestration.samples.los import write_los_files
+    from orchestration.samples.mhsds_los import write_mhsds_los_files
     from orchestration.samples.oap import write_oap_files
     from orchestration.sources.ods import write_sample_ods
 
     written = {"rtt": rtt}
     written["oap"] = write_oap_files(out_dir, first_month=first_month, last_month=last_month, seed=seed)
+    written["mhsds_los"] = write_mhsds_los_files(out_dir, first_month=first_month, last_month=last_month, seed=seed)
     written.update(write_los_files(out_dir, first_month=first_month, last_month=last_month, seed=seed))
     written["ods"] = write_sample_ods(out_dir)
     return written

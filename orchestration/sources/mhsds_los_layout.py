@@ -60,16 +60,20 @@ MEASURE_NAMES: dict[str, str] = {
     "MHS142a": "The mean length of stay in days of people discharged in the RP aged 0 to 17",
     "MHS142b": "The median length of stay in days of people discharged in the RP aged 0 to 17",
     "MHS100": (
-        "The number of people discharged in the RP from adult acute beds aged 18 to 64 with a length of stay of 60+ days"
+        "The number of people discharged in the RP from adult acute beds aged 18 to 64 with a length of stay "
+        "of 60+ days"
     ),
     "MHS100b": (
-        "Proportion of people discharged in the RP from adult acute beds aged 18 to 64 with a length of stay of 60+ days"
+        "Proportion of people discharged in the RP from adult acute beds aged 18 to 64 with a length of stay "
+        "of 60+ days"
     ),
     "MHS101": (
-        "The number of people discharged in the RP from adult acute beds aged 18 to 64 with a length of stay of 90+ days"
+        "The number of people discharged in the RP from adult acute beds aged 18 to 64 with a length of stay "
+        "of 90+ days"
     ),
     "MHS101b": (
-        "Proportion of people discharged in the RP from adult acute beds aged 18 to 64 with a length of stay of 90+ days"
+        "Proportion of people discharged in the RP from adult acute beds aged 18 to 64 with a length of stay "
+        "of 90+ days"
     ),
     "MHS102": (
         "The number of people discharged in the RP from older adult acute beds aged 65 and over with a length of stay "
