@@ -80,7 +80,8 @@ def test_suppressed_stays_suppressed_never_zero(tmp_path, con):
     _real_main_file(folder)
     mhsds_los.ingest_folder(con, folder, tmp_path / "q", move_rejected=False)
     rows = con.execute(
-        "select measure_id, measure_value, is_suppressed, measure_value_published from raw_mhsds_los.monthly_statistics "
+        "select measure_id, measure_value, is_suppressed, measure_value_published "
+        "from raw_mhsds_los.monthly_statistics "
         "where primary_level = 'RPG' order by measure_id"
     ).fetchall()
     assert rows == [("MHS140", None, True, "*"), ("MHS140a", None, True, "*")]
