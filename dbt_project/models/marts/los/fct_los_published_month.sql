@@ -86,7 +86,14 @@ mental_health as (
     from providers
     inner join measures
         on providers.measure_id = measures.source_measure_id
-    group by all
+    group by
+        providers.org_code,
+        providers.period_month,
+        providers.period_type,
+        measures.cohort,
+        measures.measure,
+        measures.is_count,
+        providers.measure_id
 )
 
 select
