@@ -19,7 +19,7 @@ DEFAULT_LANDING_DIR = REPO_ROOT / "landing"
 
 def _ensure_bundled_samples(sources_dir: Path) -> None:
     """The bundled samples are generated deterministically by the repository's own generator, not committed."""
-    expected = ("rtt", "oap", "los_mh", "los_acute", "acute_long_stay", "ods")
+    expected = ("rtt", "oap", "mhsds_los", "los_mh", "los_acute", "acute_long_stay", "ods")
     missing = [source for source in expected if not any((BUNDLED_SAMPLES_DIR / source).glob("*"))]
     if sources_dir.resolve() == BUNDLED_SAMPLES_DIR.resolve() and missing:
         from orchestration.samples import generate_samples

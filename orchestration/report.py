@@ -110,6 +110,7 @@ FLOW_METRICS = {
     "rtt_clock_starts",
     "rtt_clock_stops",
     "los_bed_days",
+    "mhsds_bed_days_month",  # MHS24, monthly (the published length-of-stay measures are rolling quarters)
 }
 OUTLIER_WORDS = {
     "above_998": "Above the 99.8% limit",

@@ -92,6 +92,10 @@ RAW_LAYER_SNAPSHOT = {
     "oap/published_files": [],
     "oap/monthly_statistics": ["oap/published_files"],
     "oap/file_loads": [],
+    # published in the main MHSDS file, which `collab-benefits pull` does not download yet: files are dropped in
+    "mhsds_los/monthly_statistics": [],
+    "mhsds_los/rows_not_taken": [],
+    "mhsds_los/file_loads": [],
     "los_mh/hospital_spells": [],
     "los_mh/file_loads": [],
     "los_acute/apc_spells": [],

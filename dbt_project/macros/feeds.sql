@@ -3,6 +3,7 @@
     {{- return([
         ('rtt', ref('stg_rtt__file_loads')),
         ('oap', ref('stg_oap__file_loads')),
+        ('mhsds_los', ref('stg_mhsds_los__file_loads')),
         ('los_mh', ref('stg_los_mh__file_loads')),
         ('los_acute', ref('stg_los_acute__file_loads')),
         ('acute_long_stay', ref('stg_acute_long_stay__file_loads')),

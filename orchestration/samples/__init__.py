@@ -40,9 +40,10 @@ def generate_samples(
     ``workers`` > 1 writes files in that many spawned processes (each file is independent, so the bytes are the
     same either way); the default 1 writes them in this process.
 
-    Out-of-area placements (``oap/``), mental health and acute spells (``los_mh/``, ``los_acute/``) are written for
-    the same months, NHS England's acute discharge sitrep monthly files (``acute_long_stay/``, from April 2024, the
-    first month of that CSV layout), and the ODS reference files (``ods/``) from ``seeds/reference``.
+    Out-of-area placements (``oap/``), the main MHSDS monthly data file's published lengths of stay
+    (``mhsds_los/``), mental health and acute spells (``los_mh/``, ``los_acute/``) are written for the same months,
+    NHS England's acute discharge sitrep monthly files (``acute_long_stay/``, from April 2024, the first month of
+    that CSV layout), and the ODS reference files (``ods/``) from ``seeds/reference``.
 
     Returns ``{source: [paths]}``. The same arguments always give byte-identical files.
     """
@@ -60,11 +61,13 @@ def generate_samples(
         rtt = [write(task) for task in tasks]
     from orchestration.samples.acute_long_stay import write_acute_long_stay_files
     from orchestration.samples.los import write_los_files
+    from orchestration.samples.mhsds_los import write_mhsds_los_files
     from orchestration.samples.oap import write_oap_files
     from orchestration.sources.ods import write_sample_ods
 
     written = {"rtt": rtt}
     written["oap"] = write_oap_files(out_dir, first_month=first_month, last_month=last_month, seed=seed)
+    written["mhsds_los"] = write_mhsds_los_files(out_dir, first_month=first_month, last_month=last_month, seed=seed)
     written.update(write_los_files(out_dir, first_month=first_month, last_month=last_month, seed=seed))
     written["acute_long_stay"] = write_acute_long_stay_files(
         out_dir, first_month=first_month, last_month=last_month, seed=seed

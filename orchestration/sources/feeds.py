@@ -15,7 +15,7 @@ from pathlib import Path
 import duckdb
 
 from orchestration.raw import ContractViolation, IngestResult
-from orchestration.sources import acute_long_stay, los, oap, rtt
+from orchestration.sources import acute_long_stay, los, mhsds_los, oap, rtt
 
 IngestFolder = Callable[..., list[IngestResult]]
 
@@ -77,6 +77,24 @@ FEEDS: tuple[Feed, ...] = (
         ensure_raw_tables=oap.ensure_raw_tables,
         suite="oap_monthly_statistics",
         pull_source="oap",
+    ),
+    Feed(
+        name="mhsds_los",
+        title="Published mental health lengths of stay",
+        asset_key=("mhsds_los", "monthly_statistics"),
+        description=(
+            "NHS England MHSDS monthly statistics, main data file (long layout): the length-of-stay measures "
+            "(MHS140-MHS142, MHS100-MHS105, MHS156/a/b rolling quarters; MHS24/MHS25 monthly bed days) at England "
+            "and Provider level, loaded into raw_mhsds_los.monthly_statistics after its file contract passed; every "
+            "other row counted in raw_mhsds_los.rows_not_taken; `*` kept as suppressed."
+        ),
+        cron_schedule="0 10 8-14 * 4",
+        publication_rhythm="second Thursday of the month (MHSDS monthly statistics)",
+        ingest_folder=mhsds_los.ingest_folder,
+        months_in_folder=mhsds_los.months_in_folder,
+        check_loaded_months=mhsds_los.check_loaded_months,
+        ensure_raw_tables=mhsds_los.ensure_raw_tables,
+        suite="mhsds_los_monthly_statistics",
     ),
     Feed(
         name="los_mh",

@@ -279,7 +279,8 @@ def discover_oap_files(folder: Path) -> list[Path]:
     return sorted(found, key=_sort_key)
 
 
-def _column(frame: pd.DataFrame, name: str) -> pd.Series | None:
+def column_of(frame: pd.DataFrame, name: str) -> pd.Series | None:
+    """The column of ``frame`` named ``name`` (the first, if the header repeats it), or ``None``."""
     positions = [i for i, column in enumerate(frame.columns) if column == name]
     return frame.iloc[:, positions[0]] if positions else None
 
@@ -291,16 +292,21 @@ def parse_dates(series: pd.Series) -> pd.Series:
     return pd.to_datetime(text.where(shaped), format=DATE_FORMAT, errors="coerce")
 
 
-def _mode(series: pd.Series | None) -> str:
+def most_common(series: pd.Series | None) -> str:
+    """The most frequent stripped value of ``series`` (a file's STATUS), ``""`` for none."""
     if series is None:
         return ""
     counts = series.str.strip().value_counts()
     return str(counts.index[0]) if len(counts) else ""
 
 
-def read_oap_file(path: Path) -> tuple[OapFile, pd.DataFrame]:
+def read_oap_file(
+    path: Path, *, example_name: str = "MHSDS Data_OAPs_AprPerf_2026.csv"
+) -> tuple[OapFile, pd.DataFrame]:
     """Read a delivered file as text: every cell a string, columns as in its header, indexed by line number.
 
+    Any MHSDS data file in the 11-column long layout reads the same way (the main monthly file of
+    :mod:`orchestration.sources.mhsds_los` too); ``example_name`` is the name the error shows as the expected form.
     Raises :class:`ContractError` when it is not a readable CSV at all (empty, header only, HTML, corrupt zip, not
     UTF-8, ragged rows) or when its month can be told neither from its REPORTING_PERIOD_END nor from its name.
     """
@@ -309,7 +315,7 @@ def read_oap_file(path: Path) -> tuple[OapFile, pd.DataFrame]:
     frame = raw.read_csv_as_strings(source_file, data)
     name = parse_file_name(path)
     month = None
-    ends = _column(frame, "REPORTING_PERIOD_END")
+    ends = column_of(frame, "REPORTING_PERIOD_END")
     if ends is not None:
         parsed = parse_dates(ends).dropna()
         if len(parsed):
@@ -320,13 +326,13 @@ def read_oap_file(path: Path) -> tuple[OapFile, pd.DataFrame]:
         raise ContractError(
             source_file,
             "cannot tell which month the file holds: no REPORTING_PERIOD_END is a date like 30/04/2026 and its name "
-            "does not follow MHSDS Data_OAPs_AprPerf_2026.csv",
+            f"does not follow {example_name}",
             rule="dates_parse",
         )
     oap_file = OapFile(
         path=path,
         period_month=month,
-        status=_mode(_column(frame, "STATUS")),
+        status=most_common(column_of(frame, "STATUS")),
         sha256=raw.file_sha256(path),
         source_file=source_file,
         file_bytes=path.stat().st_size,
@@ -358,12 +364,12 @@ class _Checked:
         return int(self.frame.index.get_loc(line))
 
     def cell(self, column: str, line: int) -> str:
-        series = _column(self.frame, column)
+        series = column_of(self.frame, column)
         return "" if series is None else str(series.iloc[self.position(line)])
 
 
 def _text(frame: pd.DataFrame, column: str, n: int) -> pd.Series:
-    series = _column(frame, column)
+    series = column_of(frame, column)
     return series.str.strip() if series is not None else pd.Series([""] * n, index=frame.index, dtype=object)
 
 
@@ -382,12 +388,12 @@ def _derived_checks(oap_file: OapFile, frame: pd.DataFrame) -> _Checked:
 
     blank = np.zeros(n)
     for column in _REQUIRED:
-        series = _column(frame, column)
+        series = column_of(frame, column)
         if series is not None:
             blank += (series.str.strip() == "").to_numpy()
     checks["check_blank_required_cells"] = blank
 
-    starts_text, ends_text = _column(frame, "REPORTING_PERIOD_START"), _column(frame, "REPORTING_PERIOD_END")
+    starts_text, ends_text = column_of(frame, "REPORTING_PERIOD_START"), column_of(frame, "REPORTING_PERIOD_END")
     starts = parse_dates(starts_text) if starts_text is not None else None
     ends = parse_dates(ends_text) if ends_text is not None else None
     checked.starts, checked.ends = starts, ends
@@ -413,7 +419,7 @@ def _derived_checks(oap_file: OapFile, frame: pd.DataFrame) -> _Checked:
     national = breakdowns.map(is_national).to_numpy(bool)
     is_count = measures.isin(COUNT_MEASURES).to_numpy(bool)
 
-    values = _column(frame, "MEASURE_VALUE")
+    values = column_of(frame, "MEASURE_VALUE")
     value_text = values.str.strip() if values is not None else pd.Series([""] * n, index=frame.index)
     number_like = value_text.str.match(_NUMBER).to_numpy(bool)
     numbers = pd.to_numeric(value_text.where(number_like), errors="coerce").to_numpy(dtype=np.float64)
@@ -430,9 +436,9 @@ def _derived_checks(oap_file: OapFile, frame: pd.DataFrame) -> _Checked:
         ).astype(np.float64)
         checks["check_national_suppressed"] = (national & star).astype(np.float64)
 
-    key_present = all(_column(frame, column) is not None for column in KEY_COLUMNS)
+    key_present = all(column_of(frame, column) is not None for column in KEY_COLUMNS)
     if key_present and values is not None:
-        keys = pd.DataFrame({column: _column(frame, column).str.strip() for column in KEY_COLUMNS})
+        keys = pd.DataFrame({column: column_of(frame, column).str.strip() for column in KEY_COLUMNS})
         keys["_value"] = value_text
         distinct_values = keys.groupby(list(KEY_COLUMNS), sort=False)["_value"].transform("nunique")
         checks["check_conflicting_duplicate"] = (distinct_values > 1).to_numpy(np.float64)
@@ -472,7 +478,7 @@ def _derived_checks(oap_file: OapFile, frame: pd.DataFrame) -> _Checked:
 
     # sender and receiver codes (PRIMARY_LEVEL of Sending/Receiving Provider breakdowns, SECONDARY_LEVEL of
     # '…; Receiving Provider'); UNKNOWN is what the publisher writes for a placement with no referring organisation
-    code_columns = malformed_code_column(
+    code_columns = malformed_codecolumn_of(
         breakdowns, _text(frame, "PRIMARY_LEVEL", n), _text(frame, "SECONDARY_LEVEL", n)
     )
     checked.code_columns = code_columns
@@ -485,7 +491,7 @@ def _derived_checks(oap_file: OapFile, frame: pd.DataFrame) -> _Checked:
     return checked
 
 
-def malformed_code_column(breakdowns: pd.Series, primary: pd.Series, secondary: pd.Series) -> np.ndarray:
+def malformed_codecolumn_of(breakdowns: pd.Series, primary: pd.Series, secondary: pd.Series) -> np.ndarray:
     """Per row, the level column whose organisation code is malformed (``""`` where none is): PRIMARY_LEVEL of a
     Sending or Receiving Provider breakdown, SECONDARY_LEVEL of a ``…; Receiving Provider`` one. A code is 3 to 6
     upper-case letters and digits, or ``UNKNOWN``."""
@@ -593,7 +599,7 @@ def check_oap_contract(oap_file: OapFile, frame: pd.DataFrame, *, today: date | 
 def _missing_violation(
     oap_file: OapFile, frame: pd.DataFrame, column: str, required: Sequence[str], rule: str
 ) -> ContractViolation:
-    series = _column(frame, column)
+    series = column_of(frame, column)
     present = sorted(set(series.str.strip())) if series is not None else []
     missing = [value for value in required if value not in present]
     shown = ", ".join(present[:8]) + (f", … ({len(present)} in all)" if len(present) > 8 else "")
@@ -930,9 +936,12 @@ def _incoming(con: duckdb.DuckDBPyConnection, oap_file: OapFile, frame: pd.DataF
     return view, f"select {', '.join(selects)} from {view}", [oap_file.period_month, oap_file.source_file]
 
 
-def _loaded_publication(con: duckdb.DuckDBPyConnection, load: raw.LoadRecord) -> Publication:
+def loaded_publication(
+    con: duckdb.DuckDBPyConnection, load: raw.LoadRecord, *, schema: str = SCHEMA, table: str = TABLE
+) -> Publication:
+    """The :class:`Publication` (status, re-publication marker) a month's current load came from."""
     status = con.execute(
-        f"select mode(status) from {SCHEMA}.{TABLE} where period_month = ?", [load.period_month]
+        f"select mode(status) from {schema}.{table} where period_month = ?", [load.period_month]
     ).fetchone()[0]
     name = parse_file_name(load.source_file)
     return Publication(status or "", name.version if name else 1, bool(name and name.adhoc))
@@ -962,6 +971,33 @@ def load_oap_file(con: duckdb.DuckDBPyConnection, oap_file: OapFile, frame: pd.D
     (``republication_marked``) and nothing changes.
     """
     ensure_raw_tables(con)
+    return load_publication(
+        con,
+        oap_file,
+        frame,
+        schema=SCHEMA,
+        table=TABLE,
+        incoming=_incoming,
+        figures=_FIGURES,
+        after_write=lambda month: _flag_summary(con, month),
+    )
+
+
+def load_publication(
+    con: duckdb.DuckDBPyConnection,
+    oap_file: OapFile,
+    frame: pd.DataFrame,
+    *,
+    schema: str,
+    table: str,
+    incoming,
+    figures: Sequence[str],
+    after_write=None,
+) -> LoadOutcome:
+    """The load of any long-layout MHSDS file (see :func:`load_oap_file`): ``incoming(con, file, frame)`` registers
+    the rows and gives (view, SELECT of raw rows, parameters); ``figures`` are the columns compared to tell a
+    harmless re-delivery from a re-publication; ``after_write(month)`` runs once the month's rows are written
+    (in the feed's transaction's wake) and returns text for the message."""
     month = oap_file.period_month
 
     def outcome(
@@ -969,20 +1005,20 @@ def load_oap_file(con: duckdb.DuckDBPyConnection, oap_file: OapFile, frame: pd.D
     ) -> LoadOutcome:
         return LoadOutcome(action, oap_file.source_file, month, rows, oap_file.sha256, violations, message)
 
-    current = raw.current_load(con, SCHEMA, month)
+    current = raw.current_load(con, schema, month)
     if current is not None and current.sha256 == oap_file.sha256:
         return outcome("unchanged", len(frame), f"already loaded from {current.source_file}")
-    if raw.loads_of(con, SCHEMA, oap_file.sha256):
+    if raw.loads_of(con, schema, oap_file.sha256):
         replaced_by = f" by {current.source_file}" if current else ""
         return outcome("superseded", len(frame), f"{month:%B %Y} has since been replaced{replaced_by}")
     incoming_publication = Publication(oap_file.status, oap_file.version, bool(oap_file.name and oap_file.name.adhoc))
-    view, select_sql, params = _incoming(con, oap_file, frame)
+    view, select_sql, params = incoming(con, oap_file, frame)
     try:
         action, message = "loaded", ""
         if current is not None:
-            if raw.same_rows(con, f"{SCHEMA}.{TABLE}", month, select_sql, params, _FIGURES):
+            if raw.same_rows(con, f"{schema}.{table}", month, select_sql, params, figures):
                 return outcome("unchanged", len(frame), f"same figures as {current.source_file}")
-            loaded = _loaded_publication(con, current)
+            loaded = loaded_publication(con, current, schema=schema, table=table)
             decision = compare_publications(incoming_publication, loaded)
             if decision == "keep":
                 why = (
@@ -1009,8 +1045,8 @@ def load_oap_file(con: duckdb.DuckDBPyConnection, oap_file: OapFile, frame: pd.D
             action = "replaced"
             message = f"{incoming_publication.label} replaces {current.source_file} ({loaded.label})"
         audit = raw.AuditEntry(oap_file.source_file, month, oap_file.sha256, oap_file.file_bytes, oap_file.is_revision)
-        rows = raw.write_partition(con, SCHEMA, TABLE, select_sql, params, audit, action=action)
-        flagged = _flag_summary(con, month)
+        rows = raw.write_partition(con, schema, table, select_sql, params, audit, action=action)
+        flagged = after_write(month) if after_write else ""
         return outcome(action, rows, (message + flagged).removeprefix("; "))
     finally:
         con.unregister(view)
@@ -1088,11 +1124,15 @@ def row_flag_counts(con: duckdb.DuckDBPyConnection, *, period_month: date | None
 # Re-checking what is loaded (the blocking asset check)
 
 
-def frame_from_raw(con: duckdb.DuckDBPyConnection, period_month: date) -> tuple[OapFile, pd.DataFrame] | None:
+def frame_from_raw(
+    con: duckdb.DuckDBPyConnection, period_month: date, *, schema: str = SCHEMA, table: str = TABLE
+) -> tuple[OapFile, pd.DataFrame] | None:
     """The current load of ``period_month`` rebuilt as the file it came from: published header, text cells,
-    indexed by its line numbers. ``None`` when nothing is loaded for the month."""
-    ensure_raw_tables(con)
-    load = raw.current_load(con, SCHEMA, period_month)
+    indexed by its line numbers. ``None`` when nothing is loaded for the month. ``schema.table`` is any raw table
+    of the long layout's :data:`RAW_COLUMNS` (``raw_mhsds_los`` too), whose tables its feed has created."""
+    if schema == SCHEMA:
+        ensure_raw_tables(con)
+    load = raw.current_load(con, schema, period_month)
     if load is None:
         return None
     selects = ["source_row"]
@@ -1105,7 +1145,7 @@ def frame_from_raw(con: duckdb.DuckDBPyConnection, period_month: date) -> tuple[
         else:
             selects.append(f"coalesce({name}, '') as c{i}")
     table = con.execute(
-        f"select {', '.join(selects)} from {SCHEMA}.{TABLE} where period_month = ? order by source_row",
+        f"select {', '.join(selects)} from {schema}.{table} where period_month = ? order by source_row",
         [period_month],
     ).fetch_arrow_table()
     frame = table.drop(["source_row"]).to_pandas()
@@ -1114,7 +1154,7 @@ def frame_from_raw(con: duckdb.DuckDBPyConnection, period_month: date) -> tuple[
     oap_file = OapFile(
         path=Path(load.source_file),
         period_month=period_month,
-        status=_mode(frame["STATUS"]),
+        status=most_common(frame["STATUS"]),
         sha256=load.sha256,
         source_file=load.source_file,
         name=parse_file_name(load.source_file),
@@ -1131,30 +1171,52 @@ def check_loaded_months(
     file's SHA-256) and the result recorded with source ``oap``. Returns ``{month: violations}`` for the months
     checked now (``[]`` = passed); warnings do not fail a month: they were loaded, flagged, on purpose.
     """
+    ensure_raw_tables(con)
+    return recheck_loaded_months(
+        con,
+        source=SOURCE,
+        schema=SCHEMA,
+        rebuild=frame_from_raw,
+        errors=lambda oap_file, frame: contract_report(oap_file, frame).errors,
+        run_id=run_id,
+    )
+
+
+def recheck_loaded_months(
+    con: duckdb.DuckDBPyConnection,
+    *,
+    source: str,
+    schema: str,
+    rebuild,
+    errors,
+    run_id: str | None = None,
+) -> dict[date, list[ContractViolation]]:
+    """The re-check loop of any long-layout feed: every current month of ``schema.file_loads`` not yet passed in
+    ``audit.contract_checks`` for ``source`` is rebuilt (``rebuild(con, month)``), checked (``errors(file,
+    frame)``: its critical violations) and the result recorded."""
     from orchestration.audit import ensure_audit_schema
 
-    ensure_raw_tables(con)
     ensure_audit_schema(con)
     pending = con.execute(
-        f"""select l.period_month from {SCHEMA}.file_loads l
+        f"""select l.period_month from {schema}.file_loads l
             where l.is_current and not exists (
                 select 1 from audit.contract_checks c
                 where c.source = ? and c.period_month = l.period_month and c.sha256 = l.sha256 and c.passed)
             order by l.period_month""",
-        [SOURCE],
+        [source],
     ).fetchall()
     outcomes: dict[date, list[ContractViolation]] = {}
     for (month,) in pending:
-        rebuilt = frame_from_raw(con, month)
+        rebuilt = rebuild(con, month)
         if rebuilt is None:
             continue
         oap_file, frame = rebuilt
-        violations = contract_report(oap_file, frame).errors
+        violations = errors(oap_file, frame)
         con.execute(
             "insert into audit.contract_checks values (?, ?, ?, ?, ?, ?, ?)",
             [
                 run_id,
-                SOURCE,
+                source,
                 month,
                 oap_file.sha256,
                 not raw.errors_of(violations),

@@ -226,7 +226,7 @@ _MARKERS = r"(?P<markers>(?:[ _-]?(?:v\d+|Adhoc))*)"
 #: ``Sept``, the long ``MHSDS Monthly Performance July 2025 Out of Area Placements``; see orchestration/pull.py).
 _NAMES = (
     re.compile(
-        r"^MHSDS(?: |_|\+|%20)Data_(?P<family>OAPs?|[A-Za-z0-9]+)_(?P<mon>" + _MONTH_TOKEN + r")"
+        r"^MHSDS(?: |_|\+|%20)Data_(?:(?P<family>OAPs?|[A-Za-z0-9]+)_)?(?P<mon>" + _MONTH_TOKEN + r")"
         r"(?P<status>Performance|Perf|Prf|Provisional|Prov|Final|Adhoc|Adho|P)_+(?P<year>\d{4})" + _MARKERS + "$",
         re.IGNORECASE,
     ),
@@ -249,6 +249,9 @@ _TOKEN_STATUS = {
 }
 #: The measure family of the out-of-area placements file (``MHSDS Data_OAPs_…``).
 FAMILY = "OAPs"
+#: The family of the main monthly data file, whose name carries none (``MHSDS Data_AprPerf_2024.csv``: every
+#: measure not published in a family file of its own, the length-of-stay measures among them).
+MAIN = "Main"
 
 
 @dataclass(frozen=True)
@@ -291,7 +294,8 @@ def parse_file_name(name: str | Path) -> PublicationName | None:
             break
     else:
         return None
-    family = match.groupdict().get("family") or FAMILY
+    groups = match.groupdict()
+    family = groups.get("family") or (MAIN if "family" in groups else FAMILY)
     versions = [int(v) for v in re.findall(r"v(\d+)", match["markers"], flags=re.IGNORECASE)]
     return PublicationName(
         family=FAMILY if family.lower() in ("oap", "oaps") else family,
@@ -302,10 +306,14 @@ def parse_file_name(name: str | Path) -> PublicationName | None:
     )
 
 
-def file_name(month: date, status: str = "Performance", *, version: int = 1, suffix: str = ".csv") -> str:
+def file_name(
+    month: date, status: str = "Performance", *, version: int = 1, suffix: str = ".csv", family: str = FAMILY
+) -> str:
     """The publisher's name for ``month``'s ``status`` file: ``MHSDS Data_OAPs_AprPerf_2026.csv``; ``version`` 2 or
-    more adds ``_v2``; ``suffix`` ``.zip`` names the zip it is published in."""
+    more adds ``_v2``; ``suffix`` ``.zip`` names the zip it is published in. ``family`` :data:`MAIN` names the main
+    monthly data file, which has no family token (``MHSDS Data_AprPerf_2026.csv``)."""
     if status not in STATUSES:
         raise ValueError(f"status must be one of {STATUSES}, not {status!r}")
     marker = f"_v{version}" if version > 1 else ""
-    return f"MHSDS Data_{FAMILY}_{_MONTHS[month.month - 1]}{STATUS_TOKENS[status]}_{month.year}{marker}{suffix}"
+    token = "" if family == MAIN else f"{family}_"
+    return f"MHSDS Data_{token}{_MONTHS[month.month - 1]}{STATUS_TOKENS[status]}_{month.year}{marker}{suffix}"

@@ -24,6 +24,47 @@ oap as (
     select * from {{ ref('fct_oap_provider_month') }}
 ),
 
+published as (
+    select * from {{ ref('int_metric__org_month') }}
+    where metric_code in ('mhsds_los_discharges_18plus', 'mhsds_los_bed_days_18plus', 'mhsds_los_mean_days_18plus',
+                          'mhsds_bed_days_month')
+),
+
+-- published MHSDS counts: the members' published figures added up (a suppressed member adds nothing, the row is
+-- then partial); the 18+ mean pooled as the members' bed days over their discharges, over the members whose
+-- published mean is shown
+published_metrics as (
+    select
+        members.collaborative_code,
+        members.membership_basis,
+        members.period_month,
+        published.metric_code,
+        sum(published.numerator) filter (where published.value is not null) as numerator,
+        sum(published.denominator) filter (where published.value is not null) as denominator
+    from members
+    inner join published
+        on members.org_code = published.org_code
+        and members.period_month = published.period_month
+    group by all
+),
+
+published_structs as (
+    select
+        collaborative_code,
+        membership_basis,
+        period_month,
+        {
+            metric_code: metric_code,
+            numerator: numerator,
+            denominator: denominator,
+            value: case
+                when metric_code = 'mhsds_los_mean_days_18plus' then round(numerator / nullif(denominator, 0))
+                else numerator
+            end
+        } as metric
+    from published_metrics
+),
+
 los_provider as (
     select * from {{ ref('fct_los_provider_month') }}
 ),
@@ -216,6 +257,8 @@ unioned as (
     select * from los_metrics
     union all
     select * from acute_long_stay_metrics
+    union all
+    select * from published_structs
 )
 
 select

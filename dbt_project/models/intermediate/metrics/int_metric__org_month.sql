@@ -22,6 +22,21 @@ acute_long_stay as (
     select * from {{ ref('int_acute_long_stay__provider_month') }}
 ),
 
+-- published MHSDS lengths of stay: one row per trust and month with each measure of its own period beside it
+published as (
+    select
+        org_code,
+        period_month,
+        {%- for measure_id, name in mhsds_los_metric_measures() %}
+        any_value(published_value) filter (where source_measure_id = '{{ measure_id }}') as {{ name }},
+        coalesce(bool_or(is_suppressed) filter (where source_measure_id = '{{ measure_id }}'), false)
+            as {{ name }}_suppressed,
+        {%- endfor %}
+    from {{ ref('fct_los_published_month') }}
+    where setting = 'mental_health'
+    group by org_code, period_month
+),
+
 organisations as (
     select * from {{ ref('stg_reference__organisations') }}
 ),
@@ -65,6 +80,14 @@ oap_structs as (
     from oap
 ),
 
+published_structs as (
+    select
+        org_code,
+        period_month,
+        unnest({{ mhsds_los_metric_structs() }}) as metric
+    from published
+),
+
 los_in_setting as (
     select los.*
     from los
@@ -104,6 +127,18 @@ unioned as (
         metric.value,
         metric.is_suppressed
     from oap_structs
+
+    union all
+
+    select
+        org_code,
+        period_month,
+        metric.metric_code,
+        metric.numerator,
+        metric.denominator,
+        metric.value,
+        metric.is_suppressed
+    from published_structs
 
     union all
 

@@ -19,6 +19,13 @@ oap_suppression as (
     from {{ ref('stg_oap__monthly_statistics') }}
 ),
 
+mhsds_los_suppression as (
+    select
+        'mhsds_los' as source,
+        avg(case when is_suppressed then 1.0 else 0.0 end) as suppressed_share
+    from {{ ref('stg_mhsds_los__monthly_statistics') }}
+),
+
 los_suppression as (
     select
         case setting when 'acute' then 'los_acute' else 'los_mh' end as source,
@@ -29,6 +36,8 @@ los_suppression as (
 
 suppression as (
     select * from oap_suppression
+    union all
+    select * from mhsds_los_suppression
     union all
     select * from los_suppression
 ),
