@@ -15,6 +15,8 @@ from pathlib import Path
 import duckdb
 import pytest
 
+from orchestration.samples import los as spell_samples
+from orchestration.samples import los_acute as acute_samples
 from orchestration.sources import los_acute
 
 MODELS = Path(__file__).resolve().parents[1] / "dbt_project" / "models" / "staging" / "los"
@@ -297,3 +299,58 @@ def test_bad_rows_flagged_and_bad_cells_break_the_contract(tmp_path, con):
     found = {(v.row, v.column, v.rule) for v in rejected.violations}
     assert (2, "IMD04_DECILE", "imd_decile_known") in found
     assert (3, "EPIEND", "date_parses") in found
+
+
+# --------------------------------------------------------------------------------------------------------------
+# The generated samples (orchestration/samples/los_acute.py)
+
+BAD_MONTH = date(2021, 9, 1)  # all three row problems (orchestration.samples.los.BAD_ROWS); dates dd/mm/yyyy
+
+
+@pytest.fixture(scope="module")
+def generated(tmp_path_factory) -> list[Path]:
+    out = tmp_path_factory.mktemp("acute_samples")
+    return acute_samples.write_files(out, first_month=date(2021, 8, 1), last_month=BAD_MONTH)
+
+
+def test_generated_months_load_with_flagged_rows_and_plausible_los(tmp_path, con, generated):
+    folder = tmp_path / "landing"
+    folder.mkdir()
+    for path in generated:
+        (folder / path.name).write_bytes(path.read_bytes())
+    results = ingest(con, folder, tmp_path)
+    assert [r.action for r in results.values()] == ["loaded", "loaded"], [r.violations[:3] for r in results.values()]
+    expected = dict.fromkeys(spell_samples.BAD_ROWS["los_acute"][BAD_MONTH], 1)
+    expected["unknown_provider"] = con.execute(
+        "select count(*) from raw_los_acute.apc_episodes where provider = ?", [spell_samples.UNKNOWN_PROVIDER]
+    ).fetchone()[0]
+    assert expected["unknown_provider"] >= 1
+    assert los_acute.row_problem_counts(con) == expected
+    placeholders, multi = con.execute(
+        "select sum(placeholder_dates), count(*) filter (where episode_order > 1) from raw_los_acute.apc_episodes"
+    ).fetchone()
+    assert placeholders > 0 and multi > 0
+    measured = per_trust(con)
+    assert len(measured) > 10
+    means = [mean for _, mean, _ in measured.values()]
+    assert 3 < sum(means) / len(means) < 9, means  # ordinary admissions only: longer than over every class
+    assert los_acute.check_loaded_months(con, run_id="t") == {date(2021, 8, 1): [], BAD_MONTH: []}
+
+
+def test_generator_is_deterministic(tmp_path, generated):
+    again = acute_samples.write_files(tmp_path, first_month=BAD_MONTH, last_month=BAD_MONTH)
+    assert again[0].read_bytes() == generated[1].read_bytes()
+
+
+def test_unmarked_resubmission_rejected_and_revision_replaces(tmp_path, con):
+    folder = tmp_path / "one"
+    write_csv(folder / "HES_APC_2024-05.csv", HES_HEADER, YTD_ROWS)
+    ingest(con, folder, tmp_path)
+    other = tmp_path / "two"
+    write_csv(other / "HES_APC_2024-05.csv", HES_HEADER, YTD_ROWS[:-1])
+    rejected = ingest(con, other, tmp_path)["HES_APC_2024-05.csv"]
+    assert rejected.action == "rejected" and rejected.violations[0].rule == "revision_named_revised"
+    revised = tmp_path / "three"
+    write_csv(revised / "HES_APC_2024-05-revised.csv", HES_HEADER, YTD_ROWS[:-1])  # T5 (April) withdrawn
+    assert ingest(con, revised, tmp_path)["HES_APC_2024-05-revised.csv"].action == "replaced"
+    assert per_trust(con)["RAE"] == (2, 5.0, 5.0)  # T1 7, T2 3
