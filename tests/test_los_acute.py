@@ -184,7 +184,9 @@ def test_sus_plus_layout_loads(tmp_path, con):
         ["9002", "1", "TOK2", "RR8", "2024-04-09", "2024-04-09", "2024-04-09", "2024-04-09", "2", "11", "100", "B", "", "51"],  # noqa: E501
     ]  # fmt: skip
     folder = tmp_path / "landing"
-    write_csv(folder / "HES_APC_2024-04.csv", [h.upper() for h in SUS_HEADER[:3]] + SUS_HEADER[3:], rows)
+    # names matched case-insensitively, ignoring spaces and punctuation: upper case, and a compact spelling
+    header = [h.upper() for h in SUS_HEADER[:2]] + ["PseudonymisedNHSNumber"] + SUS_HEADER[3:]
+    write_csv(folder / "HES_APC_2024-04.csv", header, rows)
     result = ingest(con, folder, tmp_path)["HES_APC_2024-04.csv"]
     assert result.action == "loaded", result.violations
     assert result.message.startswith("SUS+ APC, April 2024")

@@ -16,11 +16,11 @@ Built to the publishers' layouts (issue 16), not to a layout of our own:
   ``Patient Classification Code``, ``Episode Number``, ``Start Date (Episode)``, ``End Date (Episode)``, … (see
   :data:`FIELDS`; SUS+ repeats the spell's discharge date on every episode, which is harmless here).
 
-Columns are selected by name, case-insensitively (surrounding spaces ignored); extra columns are normal in real
-extracts and ignored. A missing required column is a file contract error naming it. Dates are ``YYYY-MM-DD`` or
-``dd/mm/yyyy``; HES's placeholder dates ``1800-01-01`` (not applicable / not supplied) and ``1801-01-01``
-(invalid) are read as missing, counted (``placeholder_dates`` per row, the load message) and the row kept.
-``ADMIMETH`` 2A-2D (which replaced 28) are ordinary codes here: nothing rejects them.
+Columns are selected by name, case-insensitively (spaces, underscores and brackets ignored); extra columns are
+normal in real extracts and ignored. A missing required column is a file contract error naming it. Dates are
+``YYYY-MM-DD`` or ``dd/mm/yyyy``; HES's placeholder dates ``1800-01-01`` (not applicable / not supplied) and
+``1801-01-01`` (invalid) are read as missing, counted (``placeholder_dates`` per row, the load message) and the row
+kept. ``ADMIMETH`` 2A-2D (which replaced 28) are ordinary codes here: nothing rejects them.
 
 **Months and cumulative files.** An episode belongs to the month its ``EPIEND`` falls in (else its ``DISDATE``,
 else the file's month). Monthly provisional HES is cumulative for the financial year to date: a file named for
@@ -240,7 +240,9 @@ def discover_files(folder: Path) -> list[Path]:
 
 
 def _norm(name: str) -> str:
-    return " ".join(str(name).split()).casefold()
+    """A column name as compared: letters and digits only, case-folded, so ``Hospital Provider Spell Number``,
+    ``HOSPITAL_PROVIDER_SPELL_NUMBER`` and ``HospitalProviderSpellNumber`` are the same column."""
+    return re.sub(r"[^0-9a-z]", "", str(name).casefold())
 
 
 def resolve_columns(header: list[str]) -> tuple[dict[str, int], str]:
