@@ -24,12 +24,12 @@ kept. ``ADMIMETH`` 2A-2D (which replaced 28) are ordinary codes here: nothing re
 
 **Months and cumulative files.** An episode belongs to the month its ``EPIEND`` falls in (else its ``DISDATE``,
 else the file's month). Monthly provisional HES is cumulative for the financial year to date: a file named for
-month M (``HES_APC_2024-06.zip``) holds the episodes of April..M, and loading it *replaces every month it holds*
-(each a partition of ``raw_los_acute.apc_episodes`` with its own ``file_loads`` row, all carrying the file's
-SHA-256). A month already loaded from a file named for a *later* month is left alone (``superseded``: the later
-cumulative file is the newer data); from an earlier one it is replaced. Same name month: ``-revised`` replaces, an
-unmarked file with other rows is rejected, with the same rows is ``unchanged``. Loading the same bytes twice
-changes nothing.
+month M (``HES_APC_2024-06.zip``) holds the episodes of April..M, and loading it *replaces every month it holds*,
+from its earliest episode's month to M (each a partition of ``raw_los_acute.apc_episodes`` with its own
+``file_loads`` row carrying the file's SHA-256, all written in one transaction). A month already loaded from a
+file named for a *later* month is left alone (``superseded``: the later cumulative file is the newer data); from
+an earlier one it is replaced. Same name month: ``-revised`` replaces, an unmarked file with other rows is
+rejected, with the same rows is ``unchanged``. Loading the same bytes twice changes nothing.
 
 Spells are built from the episodes in dbt (``stg_los_acute__apc_spells``), as NHS England does: group by provider
 and spell id, the last episode (highest EPIORDER) gives the discharge, LoS = DISDATE − ADMIDATE, counted for
@@ -680,13 +680,8 @@ def load_file(con: duckdb.DuckDBPyConnection, acute: AcuteFile, frame: pd.DataFr
                             "a re-submission for the same month must be named -revised",
                         )
                         return outcome("rejected", len(frame), violation.message, (violation,))
-        rows = 0
-        for month, action, _ in plans:
-            if action in ("loaded", "replaced"):
-                select_sql = f"select {selects} from {view} where period_month = cast(? as date)"
-                audit = raw.AuditEntry(acute.source_file, month, acute.sha256, acute.file_bytes, acute.is_revision)
-                params = [acute.period_month, acute.source_file, month]
-                rows += raw.write_partition(con, SCHEMA, TABLE, select_sql, params, audit, action=action)
+        writes = [(month, action) for month, action, _ in plans if action in ("loaded", "replaced")]
+        rows = _write_months(con, acute, view, selects, writes)
     finally:
         con.unregister(view)
     actions = [action for _, action, _ in plans]
@@ -698,6 +693,43 @@ def load_file(con: duckdb.DuckDBPyConnection, acute: AcuteFile, frame: pd.DataFr
     if notes:
         message += "; " + "; ".join(notes)
     return outcome(action, rows if action in ("loaded", "replaced") else len(frame), message)
+
+
+def _write_months(
+    con: duckdb.DuckDBPyConnection, acute: AcuteFile, view: str, selects: str, writes: list[tuple[date, str]]
+) -> int:
+    """Put the file's rows of each month in ``writes`` in place of that month's earlier rows and record each load
+    in ``file_loads``, all in one transaction (as :func:`orchestration.raw.write_partition` does for one month):
+    a reader never sees a cumulative file half applied, and a failure leaves the previous figures. Returns the
+    number of rows written."""
+    if not writes:
+        return 0
+    loaded_at = datetime.now(UTC).replace(tzinfo=None)
+    total = 0
+    con.begin()
+    try:
+        for month, action in writes:
+            con.execute(f"delete from {QUALIFIED_TABLE} where period_month = ?", [month])
+            con.execute(
+                f"insert into {QUALIFIED_TABLE} by name select {selects} from {view} "
+                "where period_month = cast(? as date)",
+                [acute.period_month, acute.source_file, month],
+            )
+            rows = con.execute(f"select count(*) from {QUALIFIED_TABLE} where period_month = ?", [month]).fetchone()[0]
+            con.execute(
+                f"update {SCHEMA}.file_loads set is_current = false where period_month = ? and is_current", [month]
+            )
+            con.execute(
+                f"""insert into {SCHEMA}.file_loads
+                    select coalesce(max(load_id), 0) + 1, ?, ?, ?, ?, ?, ?, ?, true, ? from {SCHEMA}.file_loads""",
+                [acute.source_file, month, acute.sha256, acute.file_bytes, rows, acute.is_revision, action, loaded_at],
+            )
+            total += rows
+        con.commit()
+    except BaseException:
+        con.rollback()
+        raise
+    return total
 
 
 def _counts(problems: np.ndarray) -> dict[str, int]:
