@@ -22,7 +22,7 @@ from dataclasses import dataclass, field
 from datetime import date, timedelta
 from pathlib import Path
 
-from orchestration.sources import los, oap
+from orchestration.sources import los, los_acute, oap
 from orchestration.sources.rtt_layout import TOTAL_TREATMENT_FUNCTION, file_name, format_period
 
 #: Months of the baseline each test landing folder starts from (every feed), before the corpus is dropped in.
@@ -102,6 +102,8 @@ def sample_path(samples: Path, feed: str, month: date) -> Path:
         return samples / "rtt" / file_name(month).replace(".csv", ".zip")
     if feed == "oap":  # the month's Performance file, zipped as NHS England publishes it
         return samples / "oap" / oap.file_name(month, "Performance", suffix=".zip")
+    if feed == "los_acute":  # HES APC episodes (orchestration/sources/los_acute.py)
+        return samples / feed / los_acute.file_name(month).replace(".csv", ".zip")
     return samples / feed / los.file_name(feed, month).replace(".csv", ".zip")
 
 
@@ -664,7 +666,7 @@ def los_mh_discharged_before_admission(samples: Path, sources: Path) -> BadInput
     )
 
 
-# Acute admitted patient care spells (HES APC) -----------------------------------------------------------------
+# Acute admitted patient care episodes (HES APC) ---------------------------------------------------------------
 
 
 @case("los_acute: truncated zip")
@@ -720,7 +722,12 @@ def los_acute_malformed_provider(samples: Path, sources: Path) -> BadInput:
 def los_acute_unknown_provider(samples: Path, sources: Path) -> BadInput:
     month = date(2024, 5, 1)
     table = read_table(sample_path(samples, "los_acute", month))
-    index = next(i for i, row in enumerate(table.rows) if row[table.column("DISDATE")].startswith(f"{month:%Y-%m}"))
+    # a single-episode spell (EPIORDER 1 carrying the DISDATE) discharged in the month: the spell is that row
+    index = next(
+        i
+        for i, row in enumerate(table.rows)
+        if row[table.column("DISDATE")].startswith(f"{month:%Y-%m}") and row[table.column("EPIORDER")] == "1"
+    )
     row = table.rows[index]
     known = row[table.column("PROCODE3")]
     row[table.column("PROCODE3")] = "RZ9"  # shaped like a trust code, but no such trust in seeds/reference
@@ -738,7 +745,7 @@ def los_acute_unknown_provider(samples: Path, sources: Path) -> BadInput:
         path,
         source_file=f"{path.name}/{table.name}",
         org_code=known,
-        spell_id=row[table.column("EPIKEY")],
+        spell_id=f"RZ9:{row[table.column('SUSSPELLID')]}",  # spells are provider + SUSSPELLID
     )
 
 

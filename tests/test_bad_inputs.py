@@ -43,7 +43,7 @@ RAW_TABLES = {
     "rtt": "raw_rtt.full_extract",
     "oap": "raw_oap.monthly_statistics",
     "los_mh": "raw_los_mh.hospital_spells",
-    "los_acute": "raw_los_acute.apc_spells",
+    "los_acute": "raw_los_acute.apc_episodes",
 }
 #: The serving tables that hold one feed's figures month by month, and how to pick that feed's rows.
 MONTHLY_TABLES = {

@@ -39,7 +39,7 @@ def test_asset_graph_joins_the_raw_feeds_to_the_marts_and_the_serving_database()
         "rtt/full_extract",
         "oap/monthly_statistics",
         "los_mh/hospital_spells",
-        "los_acute/apc_spells",
+        "los_acute/apc_episodes",
         "staging/stg_rtt__full_extract",
         "marts/fct_rtt_provider_month",
         "marts/fct_collaborative_metric_month",
@@ -50,7 +50,7 @@ def test_asset_graph_joins_the_raw_feeds_to_the_marts_and_the_serving_database()
         ("stg_rtt__full_extract", ["rtt", "full_extract"]),
         ("stg_oap__monthly_statistics", ["oap", "monthly_statistics"]),
         ("stg_los_mh__hospital_spells", ["los_mh", "hospital_spells"]),
-        ("stg_los_acute__apc_spells", ["los_acute", "apc_spells"]),
+        ("stg_los_acute__apc_episodes", ["los_acute", "apc_episodes"]),
     ]:
         assert AssetKey(raw) in graph.get(AssetKey(["staging", staging])).parent_keys
     assert (
@@ -98,7 +98,7 @@ RAW_LAYER_SNAPSHOT = {
     "mhsds_los/file_loads": [],
     "los_mh/hospital_spells": [],
     "los_mh/file_loads": [],
-    "los_acute/apc_spells": [],
+    "los_acute/apc_episodes": [],
     "los_acute/file_loads": [],
     "acute_long_stay/daily_discharge_sitrep": [],
     "acute_long_stay/file_loads": [],

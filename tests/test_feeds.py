@@ -167,7 +167,7 @@ def test_rows_with_problems_are_counted_not_silently_dropped(bundled_run):
     try:
         problems = dict(
             con.execute(
-                "select row_problem, count(*) from raw_los_acute.apc_spells where row_problem is not null group by 1"
+                "select row_problem, count(*) from raw_los_acute.apc_episodes where row_problem is not null group by 1"
             ).fetchall()
         )
     finally:

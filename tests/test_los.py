@@ -18,8 +18,9 @@ import pytest
 
 from orchestration.raw import ContractError
 from orchestration.samples import los as samples
+from orchestration.samples import los_acute as acute_samples
 from orchestration.samples.common import month_range, write_zip
-from orchestration.sources import los
+from orchestration.sources import los, los_acute
 
 BAD_MONTH = date(2021, 9, 1)  # acute: all three row problems; MH: none (its bad months are 2021-06, 2024-02)
 MH_BAD_MONTH = date(2021, 6, 1)
@@ -68,7 +69,7 @@ def landing(tmp_path: Path, source: str, files: list[Path]) -> Path:
 # Loading generated months
 
 
-@pytest.mark.parametrize("source", ["los_mh", "los_acute"])
+@pytest.mark.parametrize("source", ["los_mh"])  # acute (HES episodes): tests/test_los_acute.py
 def test_generated_month_loads_with_open_spells_and_flagged_rows(tmp_path, con, generated, source):
     spec = los.layout(source)
     path = generated[source][0]
@@ -107,86 +108,6 @@ def test_generated_month_loads_with_open_spells_and_flagged_rows(tmp_path, con, 
     assert checked == {los.month_in_file_name(source, path): []}
 
 
-def test_reload_unchanged_revision_replaces_and_unmarked_resubmission_rejected(tmp_path, con, generated):
-    source = "los_acute"
-    path = generated[source][0]
-    folder = landing(tmp_path, source, [path])
-    first = los.ingest_folder(con, source, folder, tmp_path / "q", move_rejected=True)
-    before = con.execute("select count(*), sum(hash(epikey)) from raw_los_acute.apc_spells").fetchall()
-    again = los.ingest_folder(con, source, folder, tmp_path / "q", move_rejected=True)
-    assert [r.action for r in first] == ["loaded"] and [r.action for r in again] == ["unchanged"]
-    assert con.execute("select count(*), sum(hash(epikey)) from raw_los_acute.apc_spells").fetchall() == before
-    assert con.execute("select count(*) from raw_los_acute.file_loads").fetchone()[0] == 1
-
-    header, rows = rows_of(path)
-    other = tmp_path / "other"
-    unmarked = write_csv_zip(other / "HES_APC_2021-09.zip", header, rows[:-10])
-    rejected = los.ingest_folder(
-        con, source, landing(tmp_path / "x", source, [unmarked]), tmp_path / "q", move_rejected=True
-    )
-    assert [r.action for r in rejected] == ["rejected"]
-    assert rejected[0].violations[0].rule == "revision_named_revised"
-    assert (tmp_path / "q" / source / "HES_APC_2021-09.zip.reason.txt").exists()
-
-    revised = write_csv_zip(other / "HES_APC_2021-09-revised.zip", header, rows[:-10])
-    replaced = los.ingest_folder(
-        con, source, landing(tmp_path / "y", source, [revised]), tmp_path / "q", move_rejected=True
-    )
-    assert [r.action for r in replaced] == ["replaced"]
-    assert con.execute("select count(*) from raw_los_acute.apc_spells").fetchone()[0] == len(rows) - 10
-    current = con.execute("select source_file from raw_los_acute.file_loads where is_current").fetchall()
-    assert current == [("HES_APC_2021-09-revised.zip/HES_APC_2021-09-revised.csv",)]
-
-
-# --------------------------------------------------------------------------------------------------------------
-# The file contract
-
-
-def _edit_date(header, rows):
-    rows[4][header.index("ADMIDATE")] = "2021/09/03"
-    return 6, "ADMIDATE", "date_parses"
-
-
-def _edit_header(header, rows):
-    header[header.index("SPELDUR")] = "SPELL_DURATION"
-    return 1, "SPELL_DURATION", "header_matches_layout"
-
-
-def _edit_duplicate(header, rows):
-    rows[7][0] = rows[2][0]
-    return 9, "EPIKEY", "unique_spell_id"
-
-
-def _edit_imd(header, rows):
-    rows[10][header.index("IMD04_DECILE")] = "11"
-    return 12, "IMD04_DECILE", "imd_decile_range"
-
-
-@pytest.mark.parametrize("edit", [_edit_date, _edit_header, _edit_duplicate, _edit_imd], ids=lambda f: f.__name__)
-def test_contract_violation_named_and_quarantined_while_good_file_loads(tmp_path, con, generated, edit):
-    source = "los_acute"
-    header, rows = rows_of(generated[source][0])
-    rows = rows[:300]
-    line, column, rule = edit(header, rows)
-    bad = write_csv_zip(tmp_path / "made" / "HES_APC_2021-08.zip", header, rows)
-    good_header, good_rows = rows_of(generated[source][0])
-    good = write_csv_zip(tmp_path / "made" / "HES_APC_2021-09.zip", good_header, good_rows[:300])
-    folder = landing(tmp_path, source, [bad, good])
-    results = {
-        r.file.split("/")[0]: r for r in los.ingest_folder(con, source, folder, tmp_path / "q", move_rejected=True)
-    }
-    assert results["HES_APC_2021-09.zip"].action == "loaded"
-    rejected = results["HES_APC_2021-08.zip"]
-    assert rejected.action == "rejected"
-    assert any(v.rule == rule and v.row == line and v.column == column for v in rejected.violations), (
-        rejected.violations
-    )
-    reason = (tmp_path / "q" / source / "HES_APC_2021-08.zip.reason.txt").read_text()
-    assert f"row: {line}, column: {column}, rule: {rule}" in reason
-    assert not (folder / "HES_APC_2021-08.zip").exists()
-    assert con.execute("select distinct period_month from raw_los_acute.apc_spells").fetchall() == [(BAD_MONTH,)]
-
-
 def test_unreadable_files_raise_contract_error_naming_the_file(tmp_path, generated):
     truncated = tmp_path / "MHS501_2021-06.zip"
     truncated.write_bytes(generated["los_mh"][0].read_bytes()[:500])
@@ -196,7 +117,7 @@ def test_unreadable_files_raise_contract_error_naming_the_file(tmp_path, generat
     html = tmp_path / "HES_APC_2021-06.csv"
     html.write_text("<html><body>Not found</body></html>")
     with pytest.raises(ContractError, match="HES_APC_2021-06.csv"):
-        los.read_file("los_acute", html)
+        los_acute.read_file(html)
 
 
 def test_month_from_rows_when_name_does_not_follow_pattern(tmp_path, generated):
@@ -218,24 +139,24 @@ def test_generator_is_deterministic_and_months_independent(tmp_path):
     assert [p.name for p in a["los_mh"]] == ["MHS501_2022-03.zip", "MHS501_2022-04.zip"]
     for source in ("los_mh", "los_acute"):
         assert a[source][1].read_bytes() == b[source][0].read_bytes()
-    # RBZ closes on 2022-03-31: its last file is March; from April RH8 reports its spells still open.
-    _, march = rows_of(a["los_acute"][0])
+    # RBZ closes on 2022-03-31: its last file is March; from April RH8 reports the episodes of RBZ's spells still
+    # open (HES layout: PROCODE3 is column 9, SUSSPELLID column 10, DISDATE column 8 and filled on a last episode).
+    header, march = rows_of(a["los_acute"][0])
     _, april = rows_of(a["los_acute"][1])
-    assert "RBZ" in {row[2] for row in march} and "RBZ" not in {row[2] for row in april}
-    rbz_open_at_march_end = {row[0] for row in march if row[2] == "RBZ" and row[4] == ""}
-    carried = {row[0] for row in april if row[2] == "RH8"}
-    assert rbz_open_at_march_end and rbz_open_at_march_end <= carried
+    provider, spell, discharge = header.index("PROCODE3"), header.index("SUSSPELLID"), header.index("DISDATE")
+    assert "RBZ" in {row[provider] for row in march} and "RBZ" not in {row[provider] for row in april}
+    rbz_not_discharged_in_march = {row[spell] for row in march if row[provider] == "RBZ" and row[discharge] == ""}
+    carried = {row[spell] for row in april if row[provider] == "RH8"}
+    assert rbz_not_discharged_in_march & carried
 
 
 def test_planted_wyaat_effect_visible():
     effect = samples.PLANTED_EFFECTS["WYAAT"]
 
     def mean_los(months) -> pd.Series:
-        frames = [
-            pd.read_csv(io.BytesIO(samples.month_csv("los_acute", m)), dtype=str, keep_default_na=False) for m in months
-        ]
-        spells = pd.concat(frames)
-        spells = spells[spells.DISDATE != ""]
+        frames = [pd.read_csv(io.BytesIO(acute_samples.month_csv(m)), dtype=str, keep_default_na=False) for m in months]
+        spells = pd.concat(frames)  # HES episodes: SPELDUR is on each spell's last episode
+        spells = spells[(spells.SPELDUR != "") & (spells.CLASSPAT == "1")]
         return spells.SPELDUR.astype(int).groupby(spells.PROCODE3.isin(effect.members)).mean()
 
     before = mean_los(month_range(date(2021, 10, 1), date(2022, 3, 1)))

@@ -81,7 +81,7 @@ from orchestration.samples.common import (
 from orchestration.sources.los import ACUTE, MH, file_name
 
 SOURCE_MH = MH.source
-SOURCE_ACUTE = ACUTE.source
+SOURCE_ACUTE = "los_acute"  # its files are written by orchestration.samples.los_acute
 #: Sub-folder of ``out_dir`` per source.
 FOLDERS: dict[str, str] = {SOURCE_MH: "los_mh", SOURCE_ACUTE: "los_acute"}
 #: ``organisations.csv`` type of the trusts each source covers.
@@ -596,6 +596,12 @@ def write_los_month(
 ) -> Path:
     """Write ``out_dir/<stem>.zip`` holding ``<stem>.csv`` (``MHS501_2024-04`` / ``HES_APC_2024-04``), or with
     ``compress=False`` the plain ``out_dir/<stem>.csv`` (benchmarks)."""
+    if source == SOURCE_ACUTE:  # HES APC episodes: orchestration/samples/los_acute.py
+        from orchestration.samples import los_acute
+
+        return los_acute.write_month(
+            month, out_dir, seed=seed, reference_dir=reference_dir, volume_scale=volume_scale, compress=compress
+        )
     member = file_name(source, month_start(month))
     data = month_csv(source, month, seed=seed, reference_dir=reference_dir, volume_scale=volume_scale)
     if not compress:
@@ -623,6 +629,13 @@ def write_los_files(
         raise ValueError(f"last_month {last_month} is before first_month {first_month}")
     written: dict[str, list[Path]] = {}
     for source in sources:
+        if source == SOURCE_ACUTE:  # HES APC episodes: orchestration/samples/los_acute.py
+            from orchestration.samples import los_acute
+
+            written[source] = los_acute.write_files(
+                out_dir, first_month=first_month, last_month=last_month, seed=seed, reference_dir=reference_dir
+            )
+            continue
         folder = out_dir / FOLDERS[source]
         written[source] = [
             write_los_month(source, month, folder, seed=seed, reference_dir=reference_dir)

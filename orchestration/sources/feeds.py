@@ -15,7 +15,7 @@ from pathlib import Path
 import duckdb
 
 from orchestration.raw import ContractViolation, IngestResult
-from orchestration.sources import acute_long_stay, los, mhsds_los, oap, rtt
+from orchestration.sources import acute_long_stay, los, los_acute, mhsds_los, oap, rtt
 
 IngestFolder = Callable[..., list[IngestResult]]
 
@@ -116,21 +116,22 @@ FEEDS: tuple[Feed, ...] = (
     ),
     Feed(
         name="los_acute",
-        title="Acute admitted patient care spells",
-        asset_key=("los_acute", "apc_spells"),
+        title="Acute admitted patient care episodes",
+        asset_key=("los_acute", "apc_episodes"),
         description=(
-            "Pseudonymised HES/SUS admitted patient care spells, one partition per monthly extract, loaded into "
-            "raw_los_acute.apc_spells. Patient-level: never published."
+            "Pseudonymised HES APC / SUS+ APC episode extracts (one row per episode, columns found by name), loaded "
+            "into raw_los_acute.apc_episodes by the month each episode ended; a cumulative year-to-date file "
+            "replaces every month it holds. Spells are built in dbt. Patient-level: never published."
         ),
         cron_schedule="0 7 20 * *",
-        publication_rhythm="monthly extract, by the 20th",
-        ingest_folder=lambda con, folder, quarantine_dir, **kw: los.ingest_folder(
-            con, "los_acute", folder, quarantine_dir, **kw
+        publication_rhythm="monthly extract (provisional HES: cumulative for the financial year), by the 20th",
+        ingest_folder=lambda con, folder, quarantine_dir, **kw: los_acute.ingest_folder(
+            con, folder, quarantine_dir, **kw
         ),
-        months_in_folder=lambda folder: los.months_in_folder("los_acute", folder),
-        check_loaded_months=lambda con, **kw: los.check_loaded_months(con, "los_acute", **kw),
-        ensure_raw_tables=los.ensure_raw_tables,
-        suite="los_acute_apc_spells",
+        months_in_folder=los_acute.months_in_folder,
+        check_loaded_months=lambda con, **kw: los_acute.check_loaded_months(con, **kw),
+        ensure_raw_tables=los_acute.ensure_raw_tables,
+        suite="los_acute_apc_episodes",
     ),
     Feed(
         name="acute_long_stay",

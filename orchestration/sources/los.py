@@ -185,7 +185,9 @@ ACUTE = LosLayout(
     duration="SPELDUR",
 )
 
-LAYOUTS: dict[str, LosLayout] = {MH.source: MH, ACUTE.source: ACUTE}
+#: ``ACUTE`` is the old one-row-per-spell acute layout, kept only for reference: acute extracts are read by
+#: :mod:`orchestration.sources.los_acute` (HES APC / SUS+ APC episodes).
+LAYOUTS: dict[str, LosLayout] = {MH.source: MH}
 SOURCES: tuple[str, ...] = tuple(LAYOUTS)
 
 

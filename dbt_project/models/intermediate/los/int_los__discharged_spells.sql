@@ -6,6 +6,7 @@
     Patient-level: this table stays in the build database.
 -#}
 with acute as (
+    -- spells built from HES / SUS+ episodes; only ordinary admissions (CLASSPAT 1) have a length of stay measured
     select
         period_month,
         setting,
@@ -17,7 +18,7 @@ with acute as (
         imd_decile,
         ethnicity,
         row_problem,
-        true as is_in_scope
+        is_ordinary_admission as is_in_scope
     from {{ ref('stg_los_acute__apc_spells') }}
 ),
 

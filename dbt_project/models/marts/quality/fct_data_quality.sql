@@ -36,7 +36,7 @@ latest_mart_checks as (
 
 row_problems as (
     select 'los_acute' as source, period_month, row_problem, source_file
-    from {{ ref('stg_los_acute__apc_spells') }}
+    from {{ ref('stg_los_acute__apc_episodes') }}
     where row_problem is not null
     union all
     select 'los_mh' as source, period_month, row_problem, source_file
