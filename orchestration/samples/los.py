@@ -596,6 +596,10 @@ def write_los_month(
 ) -> Path:
     """Write ``out_dir/<stem>.zip`` holding ``<stem>.csv`` (``MHS501_2024-04`` / ``HES_APC_2024-04``), or with
     ``compress=False`` the plain ``out_dir/<stem>.csv`` (benchmarks)."""
+    if source == SOURCE_MH:  # MHSDS tables: orchestration.samples.los_mh
+        from orchestration.samples.los_mh import write_los_mh_month
+
+        return write_los_mh_month(month, out_dir, seed=seed)
     member = file_name(source, month_start(month))
     data = month_csv(source, month, seed=seed, reference_dir=reference_dir, volume_scale=volume_scale)
     if not compress:
@@ -623,6 +627,13 @@ def write_los_files(
         raise ValueError(f"last_month {last_month} is before first_month {first_month}")
     written: dict[str, list[Path]] = {}
     for source in sources:
+        if source == SOURCE_MH:  # MHSDS tables: orchestration.samples.los_mh
+            from orchestration.samples.los_mh import write_los_mh_files
+
+            written[source] = write_los_mh_files(
+                out_dir, first_month=first_month, last_month=last_month, seed=seed, reference_dir=reference_dir
+            )
+            continue
         folder = out_dir / FOLDERS[source]
         written[source] = [
             write_los_month(source, month, folder, seed=seed, reference_dir=reference_dir)
