@@ -19,7 +19,7 @@ from dagster._core.storage.tags import ASSET_PARTITION_RANGE_END_TAG, ASSET_PART
 from orchestration import audit
 from orchestration.definitions import build_definitions
 from orchestration.resources import WarehouseResource
-from orchestration.sources import los
+from orchestration.sources import los, los_mh
 from orchestration.sources.feeds import FEEDS
 
 #: The CLI shows its own progress and summary: Dagster's console logger stays silent, and each run's events go
@@ -239,10 +239,15 @@ def run_pipeline(
             summary.warnings = audit.row_flags_for_run(con, ingest.run_id)
             summary.known_rejected = _still_quarantined(con, warehouse.sources_path, summary.rejected_files)
             for source in ("los_mh", "los_acute"):
-                counts = los.row_problem_counts(con, source)
+                if source == "los_mh":  # MHSDS tables (orchestration.sources.los_mh)
+                    counts = los_mh.row_problem_counts(con)
+                    flagged = los_mh.flagged_rows(con, run_id=ingest.run_id)
+                else:
+                    counts = los.row_problem_counts(con, source)
+                    flagged = los.flagged_rows(con, source, run_id=ingest.run_id)
                 if counts:
                     summary.row_problems[source] = counts
-                summary.flagged_rows += los.flagged_rows(con, source, run_id=ingest.run_id)
+                summary.flagged_rows += flagged
         finally:
             con.close()
         if not ingest.success:

@@ -93,6 +93,8 @@ RAW_LAYER_SNAPSHOT = {
     "oap/monthly_statistics": ["oap/published_files"],
     "oap/file_loads": [],
     "los_mh/hospital_spells": [],
+    "los_mh/ward_stays": [],
+    "los_mh/mpi": [],
     "los_mh/file_loads": [],
     "los_acute/apc_spells": [],
     "los_acute/file_loads": [],

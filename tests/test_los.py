@@ -21,16 +21,14 @@ from orchestration.samples import los as samples
 from orchestration.samples.common import month_range, write_zip
 from orchestration.sources import los
 
-BAD_MONTH = date(2021, 9, 1)  # acute: all three row problems; MH: none (its bad months are 2021-06, 2024-02)
-MH_BAD_MONTH = date(2021, 6, 1)
+BAD_MONTH = date(2021, 9, 1)  # acute: all three row problems (MHSDS submissions: tests/test_los_mh.py)
 
 
 @pytest.fixture(scope="module")
 def generated(tmp_path_factory) -> dict[str, list[Path]]:
     out = tmp_path_factory.mktemp("los_samples")
-    written = samples.write_los_files(out, first_month=MH_BAD_MONTH, last_month=MH_BAD_MONTH)
     acute = samples.write_los_files(out, first_month=BAD_MONTH, last_month=BAD_MONTH, sources=("los_acute",))
-    return {"los_mh": written["los_mh"], "los_acute": acute["los_acute"]}
+    return {"los_acute": acute["los_acute"]}
 
 
 @pytest.fixture
@@ -68,7 +66,7 @@ def landing(tmp_path: Path, source: str, files: list[Path]) -> Path:
 # Loading generated months
 
 
-@pytest.mark.parametrize("source", ["los_mh", "los_acute"])
+@pytest.mark.parametrize("source", ["los_acute"])  # MHSDS submissions: tests/test_los_mh.py
 def test_generated_month_loads_with_open_spells_and_flagged_rows(tmp_path, con, generated, source):
     spec = los.layout(source)
     path = generated[source][0]
@@ -188,10 +186,10 @@ def test_contract_violation_named_and_quarantined_while_good_file_loads(tmp_path
 
 
 def test_unreadable_files_raise_contract_error_naming_the_file(tmp_path, generated):
-    truncated = tmp_path / "MHS501_2021-06.zip"
-    truncated.write_bytes(generated["los_mh"][0].read_bytes()[:500])
-    with pytest.raises(ContractError, match="MHS501_2021-06.zip") as error:
-        los.read_file("los_mh", truncated)
+    truncated = tmp_path / "HES_APC_2021-09.zip"
+    truncated.write_bytes(generated["los_acute"][0].read_bytes()[:500])
+    with pytest.raises(ContractError, match="HES_APC_2021-09.zip") as error:
+        los.read_file("los_acute", truncated)
     assert error.value.violations[0].rule == "readable_zip"
     html = tmp_path / "HES_APC_2021-06.csv"
     html.write_text("<html><body>Not found</body></html>")
@@ -200,11 +198,11 @@ def test_unreadable_files_raise_contract_error_naming_the_file(tmp_path, generat
 
 
 def test_month_from_rows_when_name_does_not_follow_pattern(tmp_path, generated):
-    header, rows = rows_of(generated["los_mh"][0])
-    path = write_csv_zip(tmp_path / "mh_extract.zip", header, rows)
-    los_file, frame = los.read_file("los_mh", path)
-    assert los_file.period_month == MH_BAD_MONTH and not los_file.month_from_name
-    assert los.check_contract("los_mh", los_file, frame) == []
+    header, rows = rows_of(generated["los_acute"][0])
+    path = write_csv_zip(tmp_path / "apc_extract.zip", header, rows)
+    los_file, frame = los.read_file("los_acute", path)
+    assert los_file.period_month == BAD_MONTH and not los_file.month_from_name
+    assert los.check_contract("los_acute", los_file, frame) == []
 
 
 # --------------------------------------------------------------------------------------------------------------
@@ -215,7 +213,7 @@ def test_generator_is_deterministic_and_months_independent(tmp_path):
     a = samples.write_los_files(tmp_path / "a", first_month=date(2022, 3, 1), last_month=date(2022, 4, 1))
     b = samples.write_los_files(tmp_path / "b", first_month=date(2022, 4, 1), last_month=date(2022, 4, 1))
     assert [p.name for p in a["los_acute"]] == ["HES_APC_2022-03.zip", "HES_APC_2022-04.zip"]
-    assert [p.name for p in a["los_mh"]] == ["MHS501_2022-03.zip", "MHS501_2022-04.zip"]
+    assert [p.name for p in a["los_mh"]] == ["MHSDS_2022-03.zip", "MHSDS_2022-04.zip"]
     for source in ("los_mh", "los_acute"):
         assert a[source][1].read_bytes() == b[source][0].read_bytes()
     # RBZ closes on 2022-03-31: its last file is March; from April RH8 reports its spells still open.

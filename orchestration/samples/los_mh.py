@@ -119,6 +119,7 @@ def submission_tables(
     month = month_start(month)
     known_until = add_months(month, 1) if revised else month
     last = np.datetime64(month_end(known_until), "D")
+    period_end = np.datetime64(month_end(month), "D")
     month_id = uniq_month_id(month)
     codes = CODES[mhsds_version(month)]
     wrong = CODES["v5" if mhsds_version(month) == "v6" else "v6"]
@@ -176,7 +177,7 @@ def submission_tables(
             every = 5 if kind == "adult_acute" else 3
             if first_kind and stay >= 7 and draw % every == 0:
                 moved = admitted + np.timedelta64(1 + draw // 7 % 5, "D")
-                if moved <= last:
+                if moved <= period_end:
                     stays = [(first_kind, admitted, str(moved)), (kind, moved, end_text)]
             for n, (ward_kind, start, end) in enumerate(stays, start=1):
                 bed = codes[ward_kind]

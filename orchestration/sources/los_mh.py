@@ -237,7 +237,7 @@ def file_name(month: date, revised: bool = False, table: str = "MHSDS", suffix: 
 
 
 def _is_delivery(path: Path) -> bool:
-    """A zip (any name, unless it is one table's sibling), or a CSV naming MHS501: the files a submission is named by."""
+    """A zip (unless named as one table's file) or a CSV naming MHS501: the files a submission is named by."""
     lower = path.name.lower()
     if path.name.startswith(".") or not path.is_file():
         return False
