@@ -266,9 +266,12 @@ def write_los_mh_files(
     return written
 
 
-def write_los_mh_month(month: date, out_dir: Path, *, seed: int = DEFAULT_SEED, **_ignored) -> Path:
-    """One month's zip (benchmarks and the national generator)."""
-    return write_submission(month, out_dir, seed=seed)[0]
+def write_los_mh_month(
+    month: date, out_dir: Path, *, seed: int = DEFAULT_SEED, reference_dir: Path = REFERENCE_DIR, compress: bool = True
+) -> Path:
+    """One month's submission (the national generator): the zip, or with ``compress=False`` the three plain CSVs
+    (benchmarks read plain CSVs); returns the delivery (the zip or the MHS501 file)."""
+    return write_submission(month, out_dir, seed=seed, reference_dir=reference_dir, three_files=not compress)[0]
 
 
 __all__: Sequence[str] = ("submission_tables", "write_submission", "write_los_mh_files", "write_los_mh_month")
