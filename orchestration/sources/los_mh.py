@@ -812,11 +812,12 @@ def flagged_rows(con: duckdb.DuckDBPyConnection, *, run_id: str, limit: int = ra
             found.append(
                 {
                     "source": SOURCE,
-                    "source_file": f"{source_file} ({table.key})",
+                    "source_file": source_file,
                     "source_row": line,
                     "source_column": _PROBLEM_COLUMN[rule],
                     "rule": rule,
-                    "message": message + " (loaded, flagged and left out of the measures)",
+                    "message": f"{message} (the {table.key} {table.title} table; loaded, flagged and left out "
+                    "of the measures)",
                 }
             )
     return found
