@@ -628,7 +628,6 @@ def los_mh_missing_column(samples: Path, sources: Path) -> BadInput:
         "rejected",
         expected,
         path,
-        source_file=f"{path.name}/{wards.name}",
     )
 
 
@@ -656,7 +655,6 @@ def los_mh_swapped(samples: Path, sources: Path) -> BadInput:
         "rejected",
         expected,
         path,
-        source_file=f"{path.name}/{spells.name}",
     )
 
 

@@ -271,11 +271,12 @@ def test_a_missing_required_column_is_named(tmp_path, con):
     assert [r.action for r in results] == ["rejected"]
     violation = results[0].violations[0]
     assert (violation.file, violation.row, violation.column, violation.rule) == (
-        "MHSDS_2024-05.zip/MHS502_extract.csv",
+        "MHSDS_2024-05.zip",
         1,
         "MHAdmittedPatientClass",
         "required_column_present",
     )
+    assert "MHS502 Ward Stay table (MHS502_extract.csv)" in violation.message
     assert "MHAdmittedPatientClass" in (tmp_path / "q" / "los_mh" / "MHSDS_2024-05.zip.reason.txt").read_text()
 
 
@@ -302,8 +303,8 @@ def test_a_contract_error_names_file_row_column_and_rule(tmp_path, con):
     (result,) = ingest(con, folder, tmp_path)
     assert result.action == "rejected"
     assert any(
-        (v.file, v.row, v.column, v.rule)
-        == ("MHSDS_2024-05.zip/MHS501_extract.csv", 4, "StartDateHospProvSpell", "date_parses")
+        (v.file, v.row, v.column, v.rule) == ("MHSDS_2024-05.zip", 4, "StartDateHospProvSpell", "date_parses")
+        and v.message.startswith("MHS501 (MHS501_extract.csv) line 4: ")
         for v in result.violations
     ), result.violations
 

@@ -54,7 +54,7 @@ import re
 import uuid
 import zipfile
 import zlib
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import UTC, date, datetime
 from pathlib import Path
 
@@ -531,7 +531,9 @@ def check_contract(mh_file: MhFile, submission: Submission, *, today: date | Non
     month = mh_file.period_month
     found: list[ContractViolation] = []
     for table in TABLES:
-        source_file = mh_file.members.get(table.key, mh_file.source_file)
+        # violations name the delivery as its load does; the message says which table (and file) the row is in
+        source_file = mh_file.source_file
+        member = Path(mh_file.members.get(table.key, table.key)).name
         missing = submission.missing.get(table.key, [])
         for name in missing:
             found.append(
@@ -540,8 +542,8 @@ def check_contract(mh_file: MhFile, submission: Submission, *, today: date | Non
                     1,
                     name,
                     "required_column_present",
-                    f"the {table.key} {table.title} table has no column '{name}' (required; columns are matched by "
-                    "name, any case, in any order)",
+                    f"the {table.key} {table.title} table ({member}) has no column '{name}' (required; columns are "
+                    "matched by name, any case, in any order)",
                 )
             )
         if missing:
@@ -564,7 +566,14 @@ def check_contract(mh_file: MhFile, submission: Submission, *, today: date | Non
                 "check_latest_month": ", ".join(dates),
             }
         )
-        found += to_violations(source_file, failures, column_labels=labels, explain=_explainers(table, parsed, mh_file))
+        found += [
+            replace(violation, message=f"{table.key} ({member}) line {violation.row}: {violation.message}")
+            if violation.row is not None
+            else replace(violation, message=f"{table.key} ({member}): {violation.message}")
+            for violation in to_violations(
+                source_file, failures, column_labels=labels, explain=_explainers(table, parsed, mh_file)
+            )
+        ]
     return found
 
 
