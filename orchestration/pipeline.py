@@ -19,7 +19,7 @@ from dagster._core.storage.tags import ASSET_PARTITION_RANGE_END_TAG, ASSET_PART
 from orchestration import audit
 from orchestration.definitions import build_definitions
 from orchestration.resources import WarehouseResource
-from orchestration.sources import los, los_acute
+from orchestration.sources import los_acute, los_mh
 from orchestration.sources.feeds import FEEDS
 
 #: The CLI shows its own progress and summary: Dagster's console logger stays silent, and each run's events go
@@ -238,10 +238,10 @@ def run_pipeline(
             summary.rejected_files = audit.rejections_for_run(con, ingest.run_id)
             summary.warnings = audit.row_flags_for_run(con, ingest.run_id)
             summary.known_rejected = _still_quarantined(con, warehouse.sources_path, summary.rejected_files)
-            counts = los.row_problem_counts(con, "los_mh")
+            counts = los_mh.row_problem_counts(con)
             if counts:
                 summary.row_problems["los_mh"] = counts
-            summary.flagged_rows += los.flagged_rows(con, "los_mh", run_id=ingest.run_id)
+            summary.flagged_rows += los_mh.flagged_rows(con, run_id=ingest.run_id)
             counts = los_acute.row_problem_counts(con)
             if counts:
                 summary.row_problems["los_acute"] = counts

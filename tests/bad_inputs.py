@@ -22,7 +22,7 @@ from dataclasses import dataclass, field
 from datetime import date, timedelta
 from pathlib import Path
 
-from orchestration.sources import los, los_acute, oap
+from orchestration.sources import los_acute, los_mh, oap
 from orchestration.sources.rtt_layout import TOTAL_TREATMENT_FUNCTION, file_name, format_period
 
 #: Months of the baseline each test landing folder starts from (every feed), before the corpus is dropped in.
@@ -104,7 +104,9 @@ def sample_path(samples: Path, feed: str, month: date) -> Path:
         return samples / "oap" / oap.file_name(month, "Performance", suffix=".zip")
     if feed == "los_acute":  # HES APC episodes (orchestration/sources/los_acute.py)
         return samples / feed / los_acute.file_name(month).replace(".csv", ".zip")
-    return samples / feed / los.file_name(feed, month).replace(".csv", ".zip")
+    if feed == "los_mh":  # the month's MHSDS submission: one zip of MHS501, MHS502 and MHS001
+        return samples / "los_mh" / los_mh.file_name(month)
+    raise ValueError(f"no sample file for feed {feed!r}")
 
 
 def baseline_files(samples: Path) -> list[Path]:
@@ -558,7 +560,7 @@ def oap_same_month(samples: Path, sources: Path) -> BadInput:
     )
 
 
-# Mental health hospital spells (MHS501) -----------------------------------------------------------------------
+# Mental health: MHSDS submissions (MHS501 + MHS502 + MHS001 in one zip) -------------------------------------
 
 
 def _los_write(sources: Path, feed: str, table: Table, *, zipped: bool = True, name: str | None = None) -> Path:
@@ -566,51 +568,84 @@ def _los_write(sources: Path, feed: str, table: Table, *, zipped: bool = True, n
     return write_bytes(sources / feed, name, table.to_bytes(), zipped=zipped, member=table.name)
 
 
+def _mh_tables(samples: Path, month: date) -> dict[str, Table]:
+    """The bundled submission zip of ``month`` as its three tables, by table key (MHS501, MHS502, MHS001)."""
+    tables = {}
+    with zipfile.ZipFile(sample_path(samples, "los_mh", month)) as archive:
+        for name in archive.namelist():
+            data = archive.read(name)
+            header, *rows = list(csv.reader(io.StringIO(data.decode("utf-8"), newline="")))
+            tables[name[:6].upper()] = Table(name, header, rows)
+    return tables
+
+
+def _mh_write(sources: Path, month: date, tables: dict[str, Table], data: dict[str, bytes] | None = None) -> Path:
+    path = sources / "los_mh" / los_mh.file_name(month)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    with zipfile.ZipFile(path, "w", zipfile.ZIP_DEFLATED) as archive:
+        for key, table in tables.items():
+            archive.writestr(table.name, (data or {}).get(key) or table.to_bytes())
+    return path
+
+
 @case("los_mh: not UTF-8")
 def los_mh_latin_1(samples: Path, sources: Path) -> BadInput:
     month = date(2023, 1, 1)
-    table = read_table(sample_path(samples, "los_mh", month))
+    tables = _mh_tables(samples, month)
+    people = tables["MHS001"]
     index = 40
-    table.rows[index][table.column("EthnicCategory")] = "É"  # the file re-saved as Latin-1 by a spreadsheet
-    data = table.to_bytes().decode("utf-8").encode("latin-1")
-    path = write_bytes(sources / "los_mh", table.name, data)
-    expected = Expected("utf8_encoding", table.line_of(index), "EthnicCategory", "is not UTF-8 text: byte 0xc9")
-    return _bad("los_mh: not UTF-8", "los_mh", month, "Latin-1 bytes", "rejected", expected, path)
-
-
-@case("los_mh: reordered columns")
-def los_mh_reordered(samples: Path, sources: Path) -> BadInput:
-    month = date(2023, 2, 1)
-    table = read_table(sample_path(samples, "los_mh", month))
-    a, b = table.column("WardType"), table.column("MHAdmittedPatientClass")
-    for row in [table.header, *table.rows]:
-        row[a], row[b] = row[b], row[a]
-    path = _los_write(sources, "los_mh", table)
-    expected = Expected("header_matches_layout", 1, "MHAdmittedPatientClass", "columns are out of order")
+    people.rows[index][people.column("EthnicCategory")] = "É"  # the table re-saved as Latin-1 by a spreadsheet
+    path = _mh_write(sources, month, tables, {"MHS001": people.to_bytes().decode("utf-8").encode("latin-1")})
+    expected = Expected("utf8_encoding", people.line_of(index), "EthnicCategory", "is not UTF-8 text: byte 0xc9")
     return _bad(
-        "los_mh: reordered columns",
+        "los_mh: not UTF-8",
         "los_mh",
         month,
-        "two columns swapped",
+        "Latin-1 bytes",
         "rejected",
         expected,
         path,
-        source_file=f"{path.name}/{table.name}",
+        source_file=f"{path.name}/{people.name}",
+    )
+
+
+@case("los_mh: missing column")
+def los_mh_missing_column(samples: Path, sources: Path) -> BadInput:
+    month = date(2023, 2, 1)
+    tables = _mh_tables(samples, month)
+    wards = tables["MHS502"]
+    at = wards.column("MHAdmittedPatientClass")
+    wards.header.pop(at)
+    for row in wards.rows:
+        row.pop(at)
+    path = _mh_write(sources, month, tables)
+    expected = Expected(
+        "required_column_present", 1, "MHAdmittedPatientClass", "has no column 'MHAdmittedPatientClass'"
+    )
+    return _bad(
+        "los_mh: missing column",
+        "los_mh",
+        month,
+        "MHS502 without its bed type",
+        "rejected",
+        expected,
+        path,
     )
 
 
 @case("los_mh: admission and discharge dates swapped throughout")
 def los_mh_swapped(samples: Path, sources: Path) -> BadInput:
     month = date(2023, 3, 1)
-    table = read_table(sample_path(samples, "los_mh", month))
-    start, end = table.column("StartDateHospProvSpell"), table.column("DischDateHospProvSpell")
-    for row in table.rows:
+    tables = _mh_tables(samples, month)
+    spells = tables["MHS501"]
+    start, end = spells.column("StartDateHospProvSpell"), spells.column("DischDateHospProvSpell")
+    for row in spells.rows:
         row[start], row[end] = row[end], row[start]
-    first_open = next(i for i, row in enumerate(table.rows) if row[start] == "")
-    path = _los_write(sources, "los_mh", table)
+    first_open = next(i for i, row in enumerate(spells.rows) if row[start] == "")
+    path = _mh_write(sources, month, tables)
     expected = Expected(
         "required_value_present",
-        table.line_of(first_open),
+        spells.line_of(first_open),
         "StartDateHospProvSpell",
         "StartDateHospProvSpell is blank",
     )
@@ -622,33 +657,40 @@ def los_mh_swapped(samples: Path, sources: Path) -> BadInput:
         "rejected",
         expected,
         path,
-        source_file=f"{path.name}/{table.name}",
-        rules={"required_value_present", "discharge_in_file_month"},
     )
 
 
 @case("los_mh: a spell discharged before admission", outcome="flagged")
 def los_mh_discharged_before_admission(samples: Path, sources: Path) -> BadInput:
     month = date(2024, 4, 1)
-    table = read_table(sample_path(samples, "los_mh", month))
-    start, end = table.column("StartDateHospProvSpell"), table.column("DischDateHospProvSpell")
-    ward, patient_class = table.column("WardType"), table.column("MHAdmittedPatientClass")
-    # an adult acute spell (the beds the LoS measures are about), discharged in the month, early enough to move
+    tables = _mh_tables(samples, month)
+    spells, wards, people = tables["MHS501"], tables["MHS502"], tables["MHS001"]
+    start, end = spells.column("StartDateHospProvSpell"), spells.column("DischDateHospProvSpell")
+    record = spells.column("RecordNumber")
+    # an MHS140 spell (the beds the LoS measures are about: final ward stay adult acute, v6 code 200, aged 18-64),
+    # discharged in the month, early enough to move
+    adult_acute = {
+        (row[wards.column("UniqHospProvSpellID")], row[wards.column("EndDateWardStay")])
+        for row in wards.rows
+        if row[wards.column("MHAdmittedPatientClass")] == "200"
+    }
+    ages = {row[people.column("RecordNumber")]: int(row[people.column("AgeRepPeriodEnd")]) for row in people.rows}
     index = next(
         i
-        for i, row in enumerate(table.rows)
+        for i, row in enumerate(spells.rows)
         if row[end].startswith(f"{month:%Y-%m}")
         and int(row[end][-2:]) <= 25
         and row[start] < row[end]
-        and (row[ward], row[patient_class]) == ("03", "10")
+        and (row[spells.column("UniqHospProvSpellID")], row[end]) in adult_acute
+        and 18 <= ages[row[record]] <= 64
     )
-    row = table.rows[index]
+    row = spells.rows[index]
     discharged = date.fromisoformat(row[end])
     row[start] = (discharged + timedelta(days=3)).isoformat()
-    path = _los_write(sources, "los_mh", table)
+    path = _mh_write(sources, month, tables)
     expected = Expected(
         "discharged_before_admission",
-        table.line_of(index),
+        spells.line_of(index),
         "DischDateHospProvSpell",
         f"discharged {discharged.isoformat()}, before the admission on {row[start]}",
     )
@@ -660,9 +702,8 @@ def los_mh_discharged_before_admission(samples: Path, sources: Path) -> BadInput
         "flagged",
         expected,
         path,
-        source_file=f"{path.name}/{table.name}",
-        org_code=row[table.column("OrgIDProv")],
-        spell_id=row[table.column("UniqHospProvSpellID")],
+        org_code=row[spells.column("OrgIDProv")],
+        spell_id=row[spells.column("UniqHospProvSpellID")],
     )
 
 

@@ -97,6 +97,8 @@ RAW_LAYER_SNAPSHOT = {
     "mhsds_los/rows_not_taken": [],
     "mhsds_los/file_loads": [],
     "los_mh/hospital_spells": [],
+    "los_mh/ward_stays": [],
+    "los_mh/mpi": [],
     "los_mh/file_loads": [],
     "los_acute/apc_episodes": [],
     "los_acute/file_loads": [],

@@ -8,6 +8,7 @@ import re
 import zipfile
 from datetime import date
 
+import numpy as np
 import pandas as pd
 import pytest
 
@@ -87,27 +88,40 @@ def test_some_suppressed_oap_input_shows_as_partial_never_zero(serving):
     assert zero_for_suppressed == 0
 
 
-def read_mh_spells(bundled_samples) -> pd.DataFrame:
-    frames = []
+def read_mh_tables(bundled_samples) -> dict[str, pd.DataFrame]:
+    """The MHSDS tables of every bundled submission zip, each row tagged with its file's month."""
+    frames: dict[str, list[pd.DataFrame]] = {"MHS501": [], "MHS502": [], "MHS001": []}
     for path in sorted((bundled_samples / "los_mh").glob("*.zip")):
         with zipfile.ZipFile(path) as archive:
-            (member,) = archive.namelist()
-            frame = pd.read_csv(io.BytesIO(archive.read(member)), dtype=str, keep_default_na=False)
-        frame["file_month"] = re.search(r"(\d{4}-\d{2})", path.name).group(1)
-        frame["revised"] = "-revised" in path.name
-        frames.append(frame)
-    return pd.concat(frames, ignore_index=True)
+            for member in archive.namelist():
+                key = next(k for k in frames if k in member.upper())
+                frame = pd.read_csv(io.BytesIO(archive.read(member)), dtype=str, keep_default_na=False)
+                frame["file"] = path.name
+                frames[key].append(frame)
+    return {key: pd.concat(parts, ignore_index=True) for key, parts in frames.items()}
 
 
 @pytest.fixture(scope="module")
 def mh_adult_acute_discharges(bundled_samples):
-    """Hand computation from the MHS501 files: each spell's latest submission, discharged, on an adult mental
-    health ward (WardType 03) with the adult acute class (10), dates in order, provider known."""
-    spells = read_mh_spells(bundled_samples)
+    """Hand computation from the MHSDS tables, MHS140-style: each spell's latest record (highest UniqMonthID,
+    then UniqSubmissionID), discharged, whose ward stay ending at discharge (same RecordNumber) is on an adult
+    acute bed (v5 10 before UniqMonthID 1489, v6 200 from it), aged 18-64 (MHS001 AgeRepPeriodEnd), dates in
+    order, provider known."""
+    tables = read_mh_tables(bundled_samples)
     reference = pd.read_csv(bundled_samples.parent / "reference" / "organisations.csv", dtype=str)
-    spells = spells.sort_values(["file_month", "revised"]).drop_duplicates("UniqHospProvSpellID", keep="last")
-    spells = spells[(spells["DischDateHospProvSpell"] != "")]
-    spells = spells[(spells["WardType"] == "03") & (spells["MHAdmittedPatientClass"] == "10")]
+    spells = tables["MHS501"].assign(
+        month_id=lambda f: f["UniqMonthID"].astype(int), sub=lambda f: f["UniqSubmissionID"].astype(int)
+    )
+    spells = spells.sort_values(["month_id", "sub"]).drop_duplicates("UniqHospProvSpellID", keep="last")
+    spells = spells[spells["DischDateHospProvSpell"] != ""]
+    wards = tables["MHS502"].rename(columns={"EndDateWardStay": "DischDateHospProvSpell"})
+    wards = wards[["file", "RecordNumber", "UniqHospProvSpellID", "DischDateHospProvSpell", "MHAdmittedPatientClass"]]
+    spells = spells.merge(wards, on=["file", "RecordNumber", "UniqHospProvSpellID", "DischDateHospProvSpell"])
+    adult_acute = np.where(spells["month_id"] >= 1489, "200", "10")
+    spells = spells[spells["MHAdmittedPatientClass"] == adult_acute]
+    people = tables["MHS001"][["file", "RecordNumber", "AgeRepPeriodEnd"]]
+    spells = spells.merge(people, on=["file", "RecordNumber"])
+    spells = spells[spells["AgeRepPeriodEnd"].astype(int).between(18, 64)]
     spells = spells[spells["OrgIDProv"].isin(reference["org_code"])]
     start = pd.to_datetime(spells["StartDateHospProvSpell"])
     discharge = pd.to_datetime(spells["DischDateHospProvSpell"])

@@ -1,4 +1,5 @@
-"""Lengths of stay: the synthetic spell extracts, their file contract, row problems and idempotent loading.
+"""Lengths of stay: the synthetic extracts' generator (spells drawn once, written as HES APC episodes and MHSDS
+tables) and what the two loaders share; each loader's own tests are in test_los_acute.py and test_los_mh.py.
 
 Real zips written by the generator (or edited copies of them) in tmp_path, loaded into a real DuckDB file.
 """
@@ -20,18 +21,16 @@ from orchestration.raw import ContractError
 from orchestration.samples import los as samples
 from orchestration.samples import los_acute as acute_samples
 from orchestration.samples.common import month_range, write_zip
-from orchestration.sources import los, los_acute
+from orchestration.sources import los_acute
 
-BAD_MONTH = date(2021, 9, 1)  # acute: all three row problems; MH: none (its bad months are 2021-06, 2024-02)
-MH_BAD_MONTH = date(2021, 6, 1)
+BAD_MONTH = date(2021, 9, 1)  # acute: all three row problems (MHSDS submissions: tests/test_los_mh.py)
 
 
 @pytest.fixture(scope="module")
 def generated(tmp_path_factory) -> dict[str, list[Path]]:
     out = tmp_path_factory.mktemp("los_samples")
-    written = samples.write_los_files(out, first_month=MH_BAD_MONTH, last_month=MH_BAD_MONTH)
     acute = samples.write_los_files(out, first_month=BAD_MONTH, last_month=BAD_MONTH, sources=("los_acute",))
-    return {"los_mh": written["los_mh"], "los_acute": acute["los_acute"]}
+    return {"los_acute": acute["los_acute"]}
 
 
 @pytest.fixture
@@ -69,50 +68,11 @@ def landing(tmp_path: Path, source: str, files: list[Path]) -> Path:
 # Loading generated months
 
 
-@pytest.mark.parametrize("source", ["los_mh"])  # acute (HES episodes): tests/test_los_acute.py
-def test_generated_month_loads_with_open_spells_and_flagged_rows(tmp_path, con, generated, source):
-    spec = los.layout(source)
-    path = generated[source][0]
-    header, rows = rows_of(path)
-    assert header == list(spec.header)
-    discharge_at = header.index(spec.discharge)
-    blank_discharges = sum(1 for row in rows if row[discharge_at] == "")
-
-    results = los.ingest_folder(con, source, landing(tmp_path, source, [path]), tmp_path / "q", move_rejected=True)
-    assert [r.action for r in results] == ["loaded"]
-    assert results[0].rows == len(rows)
-
-    table = spec.qualified_table
-    total, open_spells, bad_los = con.execute(
-        f"""select count(*), count(*) filter (where discharge_date is null),
-                   count(*) filter (where discharge_date < {"start_date" if source == "los_mh" else "admission_date"}
-                                     and row_problem is null)
-            from {table}"""
-    ).fetchone()
-    assert total == len(rows) and open_spells == blank_discharges > 0 and bad_los == 0
-    start = "start_date" if source == "los_mh" else "admission_date"
-    mean_los = con.execute(
-        f"select avg(discharge_date - {start}) from {table} where discharge_date is not null and row_problem is null"
-    ).fetchone()[0]
-    assert (20 < mean_los < 80) if source == "los_mh" else (3 < mean_los < 7)
-
-    expected = dict.fromkeys(samples.BAD_ROWS[source][los.month_in_file_name(source, path)], 1)
-    assert los.row_problem_counts(con, source) == expected
-    for rule in expected:
-        assert rule in results[0].message
-    flagged = con.execute(
-        f"select {spec.raw_names[spec.provider]} from {table} where row_problem = 'unknown_provider'"
-    ).fetchall()
-    assert flagged == [(samples.UNKNOWN_PROVIDER,)]
-    checked = los.check_loaded_months(con, source, run_id="t")
-    assert checked == {los.month_in_file_name(source, path): []}
-
-
 def test_unreadable_files_raise_contract_error_naming_the_file(tmp_path, generated):
-    truncated = tmp_path / "MHS501_2021-06.zip"
-    truncated.write_bytes(generated["los_mh"][0].read_bytes()[:500])
-    with pytest.raises(ContractError, match="MHS501_2021-06.zip") as error:
-        los.read_file("los_mh", truncated)
+    truncated = tmp_path / "HES_APC_2021-09.zip"
+    truncated.write_bytes(generated["los_acute"][0].read_bytes()[:500])
+    with pytest.raises(ContractError, match="HES_APC_2021-09.zip") as error:
+        los_acute.read_file(truncated)
     assert error.value.violations[0].rule == "readable_zip"
     html = tmp_path / "HES_APC_2021-06.csv"
     html.write_text("<html><body>Not found</body></html>")
@@ -121,11 +81,11 @@ def test_unreadable_files_raise_contract_error_naming_the_file(tmp_path, generat
 
 
 def test_month_from_rows_when_name_does_not_follow_pattern(tmp_path, generated):
-    header, rows = rows_of(generated["los_mh"][0])
-    path = write_csv_zip(tmp_path / "mh_extract.zip", header, rows)
-    los_file, frame = los.read_file("los_mh", path)
-    assert los_file.period_month == MH_BAD_MONTH and not los_file.month_from_name
-    assert los.check_contract("los_mh", los_file, frame) == []
+    header, rows = rows_of(generated["los_acute"][0])
+    path = write_csv_zip(tmp_path / "apc_extract.zip", header, rows)
+    acute_file, frame = los_acute.read_file(path)
+    assert acute_file.period_month == BAD_MONTH and not acute_file.month_from_name
+    assert los_acute.check_contract(acute_file, frame) == []
 
 
 # --------------------------------------------------------------------------------------------------------------
@@ -136,7 +96,7 @@ def test_generator_is_deterministic_and_months_independent(tmp_path):
     a = samples.write_los_files(tmp_path / "a", first_month=date(2022, 3, 1), last_month=date(2022, 4, 1))
     b = samples.write_los_files(tmp_path / "b", first_month=date(2022, 4, 1), last_month=date(2022, 4, 1))
     assert [p.name for p in a["los_acute"]] == ["HES_APC_2022-03.zip", "HES_APC_2022-04.zip"]
-    assert [p.name for p in a["los_mh"]] == ["MHS501_2022-03.zip", "MHS501_2022-04.zip"]
+    assert [p.name for p in a["los_mh"]] == ["MHSDS_2022-03.zip", "MHSDS_2022-04.zip"]
     for source in ("los_mh", "los_acute"):
         assert a[source][1].read_bytes() == b[source][0].read_bytes()
     # RBZ closes on 2022-03-31: its last file is March; from April RH8 reports the episodes of RBZ's spells still

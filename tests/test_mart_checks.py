@@ -67,7 +67,12 @@ def test_the_run_builds_data_docs_with_every_mart(bundled_run):
         # filed under the latest run on this warehouse (another test may run the pipeline on it again)
         assert f"validations/{name}/" in html, name
         assert (index.parent / "expectations" / f"{name}.html").exists(), name
-    for contract in ("rtt_full_extract", "oap_monthly_statistics", "los_mh_hospital_spells", "los_acute_apc_episodes"):
+    for contract in (
+        "rtt_full_extract",
+        "oap_monthly_statistics",
+        "los_mh_mhs501_hospital_spells",
+        "los_acute_apc_episodes",
+    ):
         assert (index.parent / "expectations" / f"{contract}.html").exists(), contract
 
 

@@ -1,9 +1,26 @@
 {#-
-    Which mental health spells are "adult acute" (the beds the LoS benefit is about): an adult mental health
-    ward (MHS502 WardType) with an adult acute admitted patient class. The codes live here, once.
+    MHSDS bed types (MHS502 MHAdmittedPatientClass of the ward stay that ends at discharge) of NHS England's
+    length-of-stay measures, as the monthly publication codes them (NHSDigital/mental-health-monthly-statistics,
+    menh_bbrb 01_los/los_prep.py, Acute_Bed): MHSDS v5 up to UniqMonthID 1488 (March 2024) 10 adult acute,
+    11 older adult acute, 12 PICU; MHSDS v6 from UniqMonthID 1489 (April 2024) 200, 201, 202. The codes live here,
+    once. NULL for every other bed (and for a code of the other version: flagged bed_type_not_in_version).
 -#}
-{% macro los_mh_adult_acute_condition(ward_type='ward_type', patient_class='admitted_patient_class') -%}
-    ({{ ward_type }} = '03' and {{ patient_class }} = '10')
+{% macro los_mh_bed_type(uniq_month_id='uniq_month_id', patient_class='admitted_patient_class') -%}
+    case
+        when {{ uniq_month_id }} >= 1489 then
+            case {{ patient_class }}
+                when '200' then 'adult_acute' when '201' then 'older_adult_acute' when '202' then 'picu'
+            end
+        else
+            case {{ patient_class }}
+                when '10' then 'adult_acute' when '11' then 'older_adult_acute' when '12' then 'picu'
+            end
+    end
+{%- endmacro %}
+
+{#- An adult acute bed (MHS140's beds: the LoS benefit is about them), v5 or v6 codes. -#}
+{% macro los_mh_adult_acute_condition(uniq_month_id='uniq_month_id', patient_class='admitted_patient_class') -%}
+    (coalesce({{ los_mh_bed_type(uniq_month_id, patient_class) }} = 'adult_acute', false))
 {%- endmacro %}
 
 {#- Length-of-stay measures over a set of discharged spells (los_days), before disclosure control. -#}

@@ -6,9 +6,8 @@ collaboratives' go-live dates come from ``seeds/reference``.
 
 Files (one zipped CSV per month and source, written with :func:`~orchestration.samples.common.write_zip`):
 
-* ``out_dir/los_mh/MHS501_<YYYY>-<MM>.zip`` holding ``MHS501_<YYYY>-<MM>.csv``: MHSDS hospital provider spells
-  (MHS501) with the ward type and admitted patient class of the spell's (first) ward stay (MHS502) and two
-  equity fields, for every ``mental_health`` trust in ``organisations.csv``.
+* ``out_dir/los_mh/MHSDS_<YYYY>-<MM>.zip``: the mental health spells drawn here, written as the MHSDS tables
+  MHS501 + MHS502 + MHS001 by :mod:`orchestration.samples.los_mh` (which owns their layout and codes).
 * ``out_dir/los_acute/HES_APC_<YYYY>-<MM>.zip`` holding ``HES_APC_<YYYY>-<MM>.csv``: HES admitted patient care
   style spells for every ``acute`` trust open in the month (RBZ closes on 2022-03-31; from April 2022 RH8 carries
   its volume and reports RBZ's spells still open).
@@ -78,10 +77,10 @@ from orchestration.samples.common import (
     write_csv_file,
     write_zip,
 )
-from orchestration.sources.los import ACUTE, MH, file_name
+from orchestration.sources.los import ACUTE, file_name
 
-SOURCE_MH = MH.source
-SOURCE_ACUTE = "los_acute"  # its files are written by orchestration.samples.los_acute
+SOURCE_MH = "los_mh"  # written as MHSDS tables by orchestration.samples.los_mh
+SOURCE_ACUTE = ACUTE.source  # written as HES APC episodes by orchestration.samples.los_acute
 #: Sub-folder of ``out_dir`` per source.
 FOLDERS: dict[str, str] = {SOURCE_MH: "los_mh", SOURCE_ACUTE: "los_acute"}
 #: ``organisations.csv`` type of the trusts each source covers.
@@ -534,6 +533,8 @@ def month_csv(
     volume_scale: float = 1.0,
 ) -> bytes:
     """The month's extract exactly as written: UTF-8, header first, ``\\r\\n`` line endings."""
+    if source == SOURCE_MH:
+        raise ValueError("mental health spells are MHSDS tables: orchestration.samples.los_mh.submission_tables")
     month = month_start(month)
     reporters = [org for org in _trusts(source, reference_dir) if org.is_open(month)]
     tables = [(org.code, _active_spells(seed, source, org, month, reference_dir, volume_scale)) for org in reporters]
@@ -547,39 +548,23 @@ def month_csv(
         open_ = spells.discharged > last
         provider = np.full(n, code, dtype=object)
         imd = _IMD_TEXT[spells.imd]
-        if source == SOURCE_MH:
-            block = [
-                spells.spell_id,
-                spells.person,
-                provider,
-                _cells(spells.admitted),
-                _cells(spells.discharged, open_),
-                spells.codes["MethAdmMHHospProvSpell"],
-                _cells(spells.codes["MethOfDischMHHospProvSpell"], open_),
-                _cells(spells.codes["DestOfDischHospProvSpell"], open_),
-                spells.codes["WardType"],
-                spells.codes["MHAdmittedPatientClass"],
-                imd,
-                spells.ethnicity,
-            ]
-        else:
-            duration = (spells.discharged - spells.admitted).astype(np.int64)
-            duration = duration + spells.codes.get("SPELDUR_OFFSET", 0)
-            block = [
-                spells.spell_id,
-                spells.person,
-                provider,
-                _cells(spells.admitted),
-                _cells(spells.discharged, open_),
-                spells.codes["ADMIMETH"],
-                spells.codes["CLASSPAT"],
-                spells.codes["TRETSPEF"],
-                np.where(open_, "", duration.astype(str).astype(object)),
-                imd,
-                spells.ethnicity,
-            ]
+        duration = (spells.discharged - spells.admitted).astype(np.int64)
+        duration = duration + spells.codes.get("SPELDUR_OFFSET", 0)
+        block = [
+            spells.spell_id,
+            spells.person,
+            provider,
+            _cells(spells.admitted),
+            _cells(spells.discharged, open_),
+            spells.codes["ADMIMETH"],
+            spells.codes["CLASSPAT"],
+            spells.codes["TRETSPEF"],
+            np.where(open_, "", duration.astype(str).astype(object)),
+            imd,
+            spells.ethnicity,
+        ]
         columns.append(np.column_stack(block))
-    header = MH.header if source == SOURCE_MH else ACUTE.header
+    header = ACUTE.header
     rows = np.concatenate(columns).tolist() if columns else []
     return csv_bytes(header, rows)
 
@@ -602,6 +587,12 @@ def write_los_month(
         return los_acute.write_month(
             month, out_dir, seed=seed, reference_dir=reference_dir, volume_scale=volume_scale, compress=compress
         )
+    if source == SOURCE_MH:  # MHSDS tables: orchestration.samples.los_mh
+        from orchestration.samples.los_mh import write_los_mh_month
+
+        if volume_scale != 1.0:
+            raise ValueError("MHSDS submissions are written at volume_scale 1 (the national generator's setting)")
+        return write_los_mh_month(month, out_dir, seed=seed, reference_dir=reference_dir, compress=compress)
     member = file_name(source, month_start(month))
     data = month_csv(source, month, seed=seed, reference_dir=reference_dir, volume_scale=volume_scale)
     if not compress:
@@ -620,7 +611,8 @@ def write_los_files(
 ) -> dict[str, list[Path]]:
     """Write every month's extract of each source from ``first_month`` to ``last_month`` (both included).
 
-    ``out_dir/los_mh/MHS501_<YYYY>-<MM>.zip`` and ``out_dir/los_acute/HES_APC_<YYYY>-<MM>.zip``; returns
+    ``out_dir/los_mh/MHSDS_<YYYY>-<MM>.zip`` (MHS501, MHS502, MHS001) and ``out_dir/los_acute/HES_APC_<YYYY>-<MM>.zip``
+    (HES APC episodes); returns
     ``{"los_mh": [paths in month order], "los_acute": [...]}``. The same arguments give byte-identical files, and
     a month's file does not depend on which other months are written.
     """
@@ -635,12 +627,14 @@ def write_los_files(
             written[source] = los_acute.write_files(
                 out_dir, first_month=first_month, last_month=last_month, seed=seed, reference_dir=reference_dir
             )
-            continue
-        folder = out_dir / FOLDERS[source]
-        written[source] = [
-            write_los_month(source, month, folder, seed=seed, reference_dir=reference_dir)
-            for month in month_range(first_month, last_month)
-        ]
+        elif source == SOURCE_MH:  # MHSDS tables: orchestration.samples.los_mh
+            from orchestration.samples.los_mh import write_los_mh_files
+
+            written[source] = write_los_mh_files(
+                out_dir, first_month=first_month, last_month=last_month, seed=seed, reference_dir=reference_dir
+            )
+        else:
+            raise ValueError(f"unknown length-of-stay source {source!r}; expected {SOURCE_MH!r} or {SOURCE_ACUTE!r}")
     _cohort.cache_clear()
     return written
 

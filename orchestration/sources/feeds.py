@@ -15,7 +15,7 @@ from pathlib import Path
 import duckdb
 
 from orchestration.raw import ContractViolation, IngestResult
-from orchestration.sources import acute_long_stay, los, los_acute, mhsds_los, oap, rtt
+from orchestration.sources import acute_long_stay, los_acute, los_mh, mhsds_los, oap, rtt
 
 IngestFolder = Callable[..., list[IngestResult]]
 
@@ -101,18 +101,17 @@ FEEDS: tuple[Feed, ...] = (
         title="Mental health hospital spells",
         asset_key=("los_mh", "hospital_spells"),
         description=(
-            "Pseudonymised MHSDS hospital provider spells (MHS501 with ward type), one partition per monthly "
-            "submission, loaded into raw_los_mh.hospital_spells. Patient-level: never published."
+            "Pseudonymised MHSDS submissions as their tables (MHS501 Hospital Provider Spell, MHS502 Ward Stay, "
+            "MHS001 Master Patient Index), one zip or three files per submission month, loaded into "
+            "raw_los_mh.mhs501_hospital_spells, mhs502_ward_stays and mhs001_mpi. Patient-level: never published."
         ),
         cron_schedule="0 7 20 * *",
         publication_rhythm="monthly submission, by the 20th",
-        ingest_folder=lambda con, folder, quarantine_dir, **kw: los.ingest_folder(
-            con, "los_mh", folder, quarantine_dir, **kw
-        ),
-        months_in_folder=lambda folder: los.months_in_folder("los_mh", folder),
-        check_loaded_months=lambda con, **kw: los.check_loaded_months(con, "los_mh", **kw),
-        ensure_raw_tables=los.ensure_raw_tables,
-        suite="los_mh_hospital_spells",
+        ingest_folder=lambda con, folder, quarantine_dir, **kw: los_mh.ingest_folder(con, folder, quarantine_dir, **kw),
+        months_in_folder=los_mh.months_in_folder,
+        check_loaded_months=lambda con, **kw: los_mh.check_loaded_months(con, **kw),
+        ensure_raw_tables=los_mh.ensure_raw_tables,
+        suite="los_mh_mhs501_hospital_spells",
     ),
     Feed(
         name="los_acute",

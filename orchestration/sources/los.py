@@ -2,9 +2,7 @@
 
 Two sources share this module, told apart by a ``source`` argument (SPEC §3.3):
 
-* ``los_mh``: mental health hospital provider spells, an MHSDS MHS501 extract with the spell's ward type and
-  admitted patient class from MHS502 and two equity fields. Files ``MHS501_<YYYY>-<MM>[-revised].csv|.zip``;
-  loaded into ``raw_los_mh.hospital_spells``.
+* ``los_mh``: no longer here; MHSDS submissions are read as their tables by :mod:`orchestration.sources.los_mh`.
 * ``los_acute``: acute admitted patient care spells, a HES APC style extract. Files
   ``HES_APC_<YYYY>-<MM>[-revised].csv|.zip``; loaded into ``raw_los_acute.apc_spells``.
 
@@ -129,34 +127,6 @@ class LosLayout:
         return f"{self.schema}.{self.table}"
 
 
-MH = LosLayout(
-    source="los_mh",
-    schema="raw_los_mh",
-    table="hospital_spells",
-    suite="los_mh_hospital_spells",
-    file_prefix="MHS501_",
-    columns=(
-        ("UniqHospProvSpellID", "uniq_hosp_prov_spell_id", "varchar"),
-        ("Person_ID", "person_id", "varchar"),
-        ("OrgIDProv", "org_id_prov", "varchar"),
-        ("StartDateHospProvSpell", "start_date", "date"),
-        ("DischDateHospProvSpell", "discharge_date", "date"),
-        ("MethAdmMHHospProvSpell", "method_of_admission", "varchar"),
-        ("MethOfDischMHHospProvSpell", "method_of_discharge", "varchar"),
-        ("DestOfDischHospProvSpell", "destination_of_discharge", "varchar"),
-        ("WardType", "ward_type", "varchar"),
-        ("MHAdmittedPatientClass", "admitted_patient_class", "varchar"),
-        ("IMD_Decile", "imd_decile", "integer"),
-        ("EthnicCategory", "ethnic_category", "varchar"),
-    ),
-    spell_id="UniqHospProvSpellID",
-    person_id="Person_ID",
-    provider="OrgIDProv",
-    start="StartDateHospProvSpell",
-    discharge="DischDateHospProvSpell",
-    imd="IMD_Decile",
-)
-
 ACUTE = LosLayout(
     source="los_acute",
     schema="raw_los_acute",
@@ -185,14 +155,15 @@ ACUTE = LosLayout(
     duration="SPELDUR",
 )
 
-#: ``ACUTE`` is the old one-row-per-spell acute layout, kept only for reference: acute extracts are read by
-#: :mod:`orchestration.sources.los_acute` (HES APC / SUS+ APC episodes).
-LAYOUTS: dict[str, LosLayout] = {MH.source: MH}
+#: Both length-of-stay feeds have modules of their own, in their real layouts: HES APC / SUS+ APC episodes
+#: (:mod:`orchestration.sources.los_acute`) and MHSDS MHS501 + MHS502 + MHS001 (:mod:`orchestration.sources.los_mh`).
+#: ``ACUTE`` is the old one-row-per-spell layout, kept only as the shape the national benchmark's volumes are drawn in.
+LAYOUTS: dict[str, LosLayout] = {ACUTE.source: ACUTE}
 SOURCES: tuple[str, ...] = tuple(LAYOUTS)
 
 
 def layout(source: str) -> LosLayout:
-    """The layout of ``los_mh`` or ``los_acute``."""
+    """The layout of ``los_acute`` (``los_mh``: :mod:`orchestration.sources.los_mh`)."""
     try:
         return LAYOUTS[source]
     except KeyError:

@@ -1,7 +1,7 @@
 {#-
     Every discharged spell once, in the setting whose length of stay the benefits track: acute admitted spells,
-    and mental health spells on adult acute beds. A spell open over several months appears in several monthly
-    files: the latest file's row wins. Rows with a problem (discharged before admission, unknown provider, …)
+    and mental health spells on adult acute beds aged 18 to 64 (NHS England's MHS140 cohort). A spell open over
+    several months appears in several monthly files: the latest file's row wins. Rows with a problem (discharged before admission, unknown provider, …)
     are left out here and counted in the data-quality figures. Providers are mapped through successions.
     Patient-level: this table stays in the build database.
 -#}
@@ -23,6 +23,8 @@ with acute as (
 ),
 
 mental_health as (
+    -- MHSDS spells, one per spell in its latest record (int_los_mh__spells), in NHS England's MHS140 cohort: the
+    -- ward stay ending at discharge on an adult acute bed (v5 10 / v6 200), aged 18 to 64 at the period end
     select
         period_month,
         setting,
@@ -34,8 +36,8 @@ mental_health as (
         imd_decile,
         ethnicity,
         row_problem,
-        is_adult_acute as is_in_scope
-    from {{ ref('stg_los_mh__hospital_spells') }}
+        is_mhs140_cohort as is_in_scope
+    from {{ ref('int_los_mh__spells') }}
 ),
 
 current_codes as (

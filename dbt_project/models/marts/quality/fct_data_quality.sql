@@ -42,6 +42,10 @@ row_problems as (
     select 'los_mh' as source, period_month, row_problem, source_file
     from {{ ref('stg_los_mh__hospital_spells') }}
     where row_problem is not null
+    union all
+    select 'los_mh' as source, period_month, row_problem, source_file
+    from {{ ref('stg_los_mh__ward_stays') }}
+    where row_problem is not null
 ),
 
 contract_rows as (

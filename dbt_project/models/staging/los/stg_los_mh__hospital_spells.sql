@@ -1,4 +1,8 @@
-{#- Mental health hospital spells, typed, with length of stay in days (discharge date − start date). -#}
+{#-
+    MHSDS MHS501 Hospital Provider Spell, typed: one row per spell per submission (a spell active in several
+    months appears in each month's submission), with its length of stay in days (DischDateHospProvSpell −
+    StartDateHospProvSpell, as NHS England's HOSP_LOS). Patient-level; never published.
+-#}
 with hospital_spells as (
     select * from {{ source('los_mh', 'hospital_spells') }}
 )
@@ -8,16 +12,17 @@ select
     source_file,
     source_row,
     'mental_health' as setting,
+    uniq_submission_id,
+    uniq_month_id,
+    record_number,
     uniq_hosp_prov_spell_id as spell_id,
     person_id,
     upper(trim(org_id_prov)) as provider_org_code,
     start_date,
     discharge_date,
     date_diff('day', start_date, discharge_date) as los_days,
-    trim(ward_type) as ward_type,
-    trim(admitted_patient_class) as admitted_patient_class,
-    {{ los_mh_adult_acute_condition('trim(ward_type)', 'trim(admitted_patient_class)') }} as is_adult_acute,
-    imd_decile,
-    nullif(trim(ethnic_category), '') as ethnicity,
+    method_of_admission,
+    method_of_discharge,
+    destination_of_discharge,
     row_problem
 from hospital_spells
