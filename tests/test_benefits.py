@@ -186,7 +186,7 @@ def test_every_estimate_carries_its_interval_and_counts(serving):
         "before_after": "welch_t",
         "its": "newey_west_t",
         "did": "wild_cluster_bootstrap_webb_restricted",
-        "synthetic_control": "placebo_in_space",
+        "synthetic_control": "placebo_groups_in_space",
     }
     for method, estimate, lower, upper, p_value, pre, post, comparators, named in rows:
         assert named == inference[method]

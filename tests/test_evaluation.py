@@ -15,6 +15,7 @@ from orchestration.analytics.evaluation import (
     difference_in_differences,
     event_study,
     interrupted_time_series,
+    synth_weights,
     synthetic_control,
 )
 
@@ -370,26 +371,51 @@ def test_synthetic_control_recovers_exact_weights_and_a_planted_gap():
     assert result.pre_rmspe < 0.5
     assert result.estimate == pytest.approx(-12.0, abs=0.5)
     assert (result.pre_periods, result.post_periods, result.donor_count, result.treated_count) == (18, 12, 6, 2)
-    # rank p-value: the treated post/pre ratio beats every placebo's, so p = 1 / (donors + 1)
-    assert result.p_value == pytest.approx(1 / 7)
+    # placebo groups of 2 donors (as many as the treated trusts; 4 donors are left for each group's pool): all
+    # C(6, 2) = 15 of them; the p-value is the rank of |−12| among their |mean post gaps|
+    assert result.placebo_group_size == 2 and len(result.placebo_gaps) == 15
+    larger = int((np.abs(result.placebo_gaps) >= abs(result.estimate)).sum())
+    assert result.p_value == pytest.approx((1 + larger) / 16)
     assert len(result.placebos) == 6 and set(result.placebos["org_code"]) == set(donors)
     est = result.as_estimate()
-    assert est.method == "synthetic_control" and est.inference == "placebo_in_space" and est.comparator_count == 6
+    assert est.method == "synthetic_control" and est.inference == "placebo_groups_in_space"
+    assert est.comparator_count == 6
 
 
-def test_synthetic_control_interval_is_the_scaled_placebo_quantile():
+def test_synthetic_control_interval_is_the_placebo_group_quantile():
+    """5 treated, 15 donors: groups of 5 donors (10 left for each group's pool); C(15, 5) = 3,003 groups is more
+    than 200, so 200 distinct groups drawn with the fixed seed, the same on every run."""
     panel = simulate_panel(11, effect=-30.0, n_treated=5, n_comparators=15)
     result = synthetic_control(panel, GO_LIVE, transition_months=3)
-    scaled = result.placebos["estimate"].abs() / result.placebos["pre_rmspe"]
-    c = np.quantile(scaled, 0.95, method="higher")
-    assert result.ci_upper - result.estimate == pytest.approx(c * result.pre_rmspe)
-    assert result.estimate - result.ci_lower == pytest.approx(c * result.pre_rmspe)
+    assert result.placebo_group_size == 5 and len(result.placebo_gaps) == 200
+    half = np.quantile(np.abs(result.placebo_gaps), 0.95, method="higher")
+    assert result.ci_upper - result.estimate == pytest.approx(half)
+    assert result.estimate - result.ci_lower == pytest.approx(half)
     assert result.ci_lower <= -30.0 <= result.ci_upper
     assert result.ci_upper < 0
-    ratios = result.placebos["ratio"]
-    treated_ratio = result.post_rmspe / result.pre_rmspe
-    assert result.p_value == pytest.approx((1 + (ratios >= treated_ratio).sum()) / 16)
+    larger = int((np.abs(result.placebo_gaps) >= abs(result.estimate)).sum())
+    assert result.p_value == pytest.approx((1 + larger) / 201) and result.p_value < 0.05
     assert result.post_periods == 15  # 18 post months less the 3 transition months
+    again = synthetic_control(panel, GO_LIVE, transition_months=3)
+    assert np.array_equal(again.placebo_gaps, result.placebo_gaps)
+
+
+def test_synthetic_weights_match_pysyncon():
+    """The NNLS solution is pysyncon's Synth (equal V on the pre-period outcomes) solved exactly: the same weights
+    to 0.01 and a loss no larger than SLSQP's."""
+    from pysyncon import Synth
+
+    rng = np.random.default_rng(3)
+    x0 = pd.DataFrame(500 + rng.normal(0, 60, (1, 12)) + rng.normal(0, 10, (24, 12)).cumsum(axis=0))
+    x1 = pd.Series(0.5 * x0[2] + 0.3 * x0[7] + 0.2 * x0[9] + rng.normal(0, 2, 24), name="treated")
+    synth = Synth()
+    synth.fit(X0=x0, X1=x1, Z0=x0, Z1=x1, custom_V=np.ones(24))
+    theirs = np.asarray(synth.W, dtype=float)
+    ours = synth_weights(x1.to_numpy(), x0.to_numpy())
+    assert ours.min() >= 0 and ours.sum() == pytest.approx(1.0)
+    assert np.abs(ours - theirs).max() < 0.01
+    loss = lambda w: float(np.sum((x1.to_numpy() - x0.to_numpy() @ w) ** 2))  # noqa: E731
+    assert loss(ours) <= loss(theirs) + 1e-9
 
 
 def test_synthetic_control_needs_enough_donors():

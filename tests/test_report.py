@@ -421,7 +421,7 @@ def test_a_synthetic_control_sentence_names_its_donors_and_its_under_coverage():
     row = {
         "method": "synthetic_control", "note": None, "label": "Synthetic control", "estimate": -65.0,
         "ci_lower": -89.0, "ci_upper": -41.0, "p_value": 0.143, "pre_periods": 12, "post_periods": 12,
-        "comparator_count": 6, "estimate_text": "−65", "ci_text": "−89 to −41", "inference": "placebo_in_space",
+        "comparator_count": 6, "estimate_text": "−65", "ci_text": "−89 to −41", "inference": "placebo_groups_in_space",
         "pre_trend_p_value": None,
     }  # fmt: skip
     sentence = _estimate_sentence(block, row)

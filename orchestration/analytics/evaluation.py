@@ -634,22 +634,29 @@ def event_study(
 # Synthetic control
 # --------------------------------------------------------------------------------------------------------------
 
-INFERENCE_PLACEBO_IN_SPACE = "placebo_in_space"
+INFERENCE_PLACEBO_IN_SPACE = "placebo_groups_in_space"
 #: Donors and pre-period months a synthetic control needs.
 SYNTHETIC_MIN_DONORS = 4
 SYNTHETIC_MIN_PRE_PERIODS = 6
+#: A placebo group leaves at least this many donors to build its own synthetic control from.
+SYNTHETIC_MIN_PLACEBO_POOL = 3
+#: At most this many placebo groups (all of them when there are fewer; else a seeded sample of distinct ones).
+SYNTHETIC_MAX_PLACEBO_GROUPS = 200
 
 
 @dataclass(frozen=True)
 class SyntheticControl:
-    """A synthetic control of the treated trusts' mean series and its placebos in space.
+    """A synthetic control of the treated trusts' mean series, with its placebos in space.
 
     `estimate` is the mean gap (treated − synthetic) over the post months; `pre_rmspe`/`post_rmspe` the root
-    mean squared gap before go-live and after; `p_value` the rank of the treated unit's post/pre RMSPE ratio
-    among it and its placebos (Abadie, Diamond & Hainmueller 2010: (1 + placebos at least as extreme) /
-    (donors + 1)). The interval is `estimate` ± c × `pre_rmspe`, c the 95% quantile (numpy 'higher') of the
-    placebos' |mean post gap| ÷ pre RMSPE. `weights` maps each donor to its weight; `placebos` has one row per
-    donor (its own estimate, pre and post RMSPE, ratio)."""
+    mean squared gap before go-live and after. Inference comes from placebo groups: groups of
+    `placebo_group_size` donors (as many as the collaborative has members, fewer where the donor pool is too small),
+    each group's mean treated as if it had gone live, with the other donors as its pool. The 95% interval is
+    `estimate` ± the placebo groups' 95% quantile (numpy 'higher') of |mean post gap|, and the p-value
+    (1 + groups with |mean post gap| ≥ |estimate|) / (groups + 1), so the interval excludes 0 exactly when the
+    p-value is small. `placebo_gaps` holds every group's mean post gap. `weights` maps each donor to its weight;
+    `placebos` has one row per single donor treated as if it had gone live (its own estimate, pre and post RMSPE,
+    ratio): the classic in-space placebo figures, served for inspection."""
 
     estimate: float
     ci_lower: float
@@ -663,6 +670,8 @@ class SyntheticControl:
     donor_count: int
     weights: dict[str, float]
     placebos: pd.DataFrame
+    placebo_group_size: int
+    placebo_gaps: np.ndarray
     note: str
 
     def as_estimate(self) -> Estimate:
@@ -682,33 +691,66 @@ class SyntheticControl:
         )
 
 
-def _synth_fit(treated: pd.Series, donors: pd.DataFrame, pre: np.ndarray):
-    """pysyncon `Synth` weights fitted on the pre-period outcomes (each pre month a predictor, equal V), then
-    the gap treated − synthetic in every month."""
-    from pysyncon import Synth
+def synth_weights(x1: np.ndarray, x0: np.ndarray) -> np.ndarray:
+    """The synthetic-control weights of pysyncon's `Synth` with equal V over the pre-period outcomes: w ≥ 0,
+    Σ w = 1, minimising ||x1 − x0 w||² (x0: months × donors). Solved exactly by Lawson–Hanson non-negative least
+    squares (`scipy.optimize.nnls`) with the equality as a heavily weighted extra row; pysyncon reaches the same
+    weights by SLSQP about a thousand times more slowly (tests/test_evaluation.py compares the two), which the
+    placebo groups cannot afford."""
+    from scipy.optimize import nnls
 
-    x0, x1 = donors.loc[pre], treated.loc[pre]
-    synth = Synth()
-    synth.fit(X0=x0, X1=x1, Z0=x0, Z1=x1, custom_V=np.ones(len(x0)))
-    weights = np.asarray(synth.W, dtype=float)
-    gap = treated - donors.to_numpy() @ weights
-    return weights, gap
+    x0 = np.asarray(x0, dtype=float)
+    x1 = np.asarray(x1, dtype=float)
+    weight = 1e4 * max(1.0, float(np.abs(x0).max()), float(np.abs(x1).max()))
+    a = np.vstack([x0, np.full((1, x0.shape[1]), weight)])
+    b = np.append(x1, weight)
+    w, _ = nnls(a, b, maxiter=50 * max(10, x0.shape[1]))
+    return w / w.sum()
 
 
-def _rmspe(gap: pd.Series) -> float:
-    return float(np.sqrt(np.mean(np.square(gap.to_numpy(dtype=float)))))
+def _synth_gap(unit: np.ndarray, pool: np.ndarray, pre: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """(weights, gap unit − synthetic in every month) for a unit (months) and a donor pool (months × donors)."""
+    weights = synth_weights(unit[pre], pool[pre])
+    return weights, unit - pool @ weights
+
+
+def _rmspe(gap: np.ndarray) -> float:
+    return float(np.sqrt(np.mean(np.square(np.asarray(gap, dtype=float)))))
+
+
+def _placebo_groups(donor_count: int, size: int, seed: int = BOOTSTRAP_SEED) -> list[tuple[int, ...]]:
+    """Every group of `size` donors when there are at most SYNTHETIC_MAX_PLACEBO_GROUPS, else that many distinct
+    groups drawn with a fixed seed (the same data always give the same groups)."""
+    from itertools import combinations
+    from math import comb
+
+    if comb(donor_count, size) <= SYNTHETIC_MAX_PLACEBO_GROUPS:
+        return list(combinations(range(donor_count), size))
+    rng = np.random.default_rng(seed)
+    groups: set[tuple[int, ...]] = set()
+    while len(groups) < SYNTHETIC_MAX_PLACEBO_GROUPS:
+        groups.add(tuple(sorted(int(i) for i in rng.choice(donor_count, size, replace=False))))
+    return sorted(groups)
 
 
 def synthetic_control(
     panel: pd.DataFrame, go_live: date, *, transition_months: int = 0, alpha: float = ALPHA
 ) -> SyntheticControl:
     """Synthetic control (Abadie, Diamond & Hainmueller) of the treated trusts' mean series from the comparator
-    trusts of the same panel as `difference_in_differences`, with weights fitted by pysyncon on the pre-period.
+    trusts of the same panel as `difference_in_differences`, with weights fitted on the pre-period outcomes.
 
     The treated unit is the mean over the treated organisations of each month; months where the treated mean or
     any donor is missing are dropped (donors missing more than a quarter of the months are dropped first).
-    Months from go-live + `transition_months` are post; the transition months are left out. Inference by
-    placebo in space: each donor in turn is treated as if it were treated, with the other donors as its pool.
+    Months from go-live + `transition_months` are post; the transition months are left out.
+
+    Inference by placebo groups in space. The treated unit is a mean of several trusts and so less noisy than any
+    single donor: single-donor placebos (Abadie's) are not exchangeable with it, and their interval covered 87% in
+    the coverage study at 5 treated trusts. A placebo group is the mean of as many donors as there are treated
+    trusts (fewer when that would leave fewer than `SYNTHETIC_MIN_PLACEBO_POOL` donors), fitted from the other
+    donors exactly as the treated unit is; the interval is the estimate ± the groups' 95% quantile of |mean post
+    gap| and the p-value the rank of |estimate| among them. This assumes the groups' gaps are on the treated
+    unit's scale, true of rates, percentages and lengths of stay; for counts of trusts of very different sizes
+    the interval is approximate.
     """
     method = "synthetic_control"
     _require_columns(panel, ["org_code", "period_month", "value", "treated"], method)
@@ -721,7 +763,7 @@ def synthetic_control(
     if treated_count == 0:
         raise ValueError(f"{method}: no treated organisations")
     treated = data[data["treated"]].groupby("month")["value"].mean()
-    donors = data[~data["treated"]].pivot(index="month", columns="org_code", values="value")
+    donors = data[~data["treated"]].pivot(index="month", columns="org_code", values="value").sort_index(axis=1)
     months = treated.index.union(donors.index)
     donors = donors.reindex(months)
     donors = donors.loc[:, donors.notna().mean() >= 0.75]
@@ -735,33 +777,46 @@ def synthetic_control(
             f"{method}: needs at least {SYNTHETIC_MIN_DONORS} donors with data, {SYNTHETIC_MIN_PRE_PERIODS} pre and "
             f"{MIN_PERIODS} post months; has {donor_count} donors, {pre_periods} pre and {post_periods} post months"
         )
-    pre_index = treated.index[pre]
+    y = treated.to_numpy(dtype=float)
+    pool = donors.to_numpy(dtype=float)
 
-    def effect(unit: pd.Series, pool: pd.DataFrame) -> tuple[np.ndarray, float, float, float]:
-        weights, gap = _synth_fit(unit, pool, pre_index)
-        pre_fit, post_fit = _rmspe(gap[pre]), _rmspe(gap[~pre])
-        return weights, float(gap[~pre].mean()), pre_fit, post_fit
+    weights, gap = _synth_gap(y, pool, pre)
+    estimate, pre_rmspe, post_rmspe = float(gap[~pre].mean()), _rmspe(gap[pre]), _rmspe(gap[~pre])
 
-    weights, estimate, pre_rmspe, post_rmspe = effect(treated, donors)
     rows = []
-    for donor in donors.columns:
-        _w, donor_estimate, donor_pre, donor_post = effect(donors[donor], donors.drop(columns=donor))
-        rows.append({"org_code": donor, "estimate": donor_estimate, "pre_rmspe": donor_pre, "post_rmspe": donor_post})
+    for j, donor in enumerate(donors.columns):
+        _w, donor_gap = _synth_gap(pool[:, j], np.delete(pool, j, axis=1), pre)
+        rows.append(
+            {
+                "org_code": donor,
+                "estimate": float(donor_gap[~pre].mean()),
+                "pre_rmspe": _rmspe(donor_gap[pre]),
+                "post_rmspe": _rmspe(donor_gap[~pre]),
+            }
+        )
     placebos = pd.DataFrame(rows)
-    tiny = 1e-12
-    placebos["ratio"] = placebos["post_rmspe"] / placebos["pre_rmspe"].clip(lower=tiny)
-    placebos["scaled_effect"] = placebos["estimate"].abs() / placebos["pre_rmspe"].clip(lower=tiny)
-    ratio = post_rmspe / max(pre_rmspe, tiny)
-    p_value = float((1 + (placebos["ratio"] >= ratio).sum()) / (donor_count + 1))
-    c = float(np.quantile(placebos["scaled_effect"], 1 - alpha, method="higher"))
-    half = c * pre_rmspe
+    placebos["ratio"] = placebos["post_rmspe"] / placebos["pre_rmspe"].clip(lower=1e-12)
+
+    size = max(1, min(treated_count, donor_count - SYNTHETIC_MIN_PLACEBO_POOL))
+    groups = _placebo_groups(donor_count, size)
+    gaps = []
+    for group in groups:
+        members = list(group)
+        _w, group_gap = _synth_gap(pool[:, members].mean(axis=1), np.delete(pool, members, axis=1), pre)
+        gaps.append(float(group_gap[~pre].mean()))
+    placebo_gaps = np.asarray(gaps)
+    half = float(np.quantile(np.abs(placebo_gaps), 1 - alpha, method="higher"))
+    p_value = float((1 + (np.abs(placebo_gaps) >= abs(estimate)).sum()) / (len(groups) + 1))
     note = (
-        f"pysyncon Synth, weights on {pre_periods} pre-period months (equal V) over {donor_count} donors; "
-        f"pre-period RMSPE {pre_rmspe:.3g}; p-value by rank of post/pre RMSPE among {donor_count} placebos in space; "
-        f"95% interval = estimate ± the placebos' 95% quantile of |mean post gap| / pre RMSPE ({c:.3g}) × pre RMSPE"
+        f"synthetic control weights (non-negative, summing to 1; pysyncon's Synth objective with equal V, solved by "
+        f"NNLS) on {pre_periods} pre-period months over {donor_count} donors; pre-period RMSPE {pre_rmspe:.3g}; "
+        f"95% interval and p-value from {len(groups)} placebo groups of {size} donor(s) each treated as if it had "
+        f"gone live (interval = estimate ± their 95% quantile of |mean post gap|, {half:.3g})"
     )
-    if donor_count < 19:
-        note += f"; with {donor_count} donors the smallest possible p-value is {1 / (donor_count + 1):.3f}"
+    if size < treated_count:
+        note += f"; groups smaller than the {treated_count} members: too few donors, so the interval is wider"
+    if len(groups) < 19:
+        note += f"; with {len(groups)} placebo groups the smallest possible p-value is {1 / (len(groups) + 1):.3f}"
     if transition_months:
         note += f"; {transition_months} transition month(s) after go-live excluded"
     return SyntheticControl(
@@ -777,5 +832,7 @@ def synthetic_control(
         donor_count=donor_count,
         weights={str(k): float(w) for k, w in zip(donors.columns, weights, strict=True)},
         placebos=placebos,
+        placebo_group_size=size,
+        placebo_gaps=placebo_gaps,
         note=note,
     )

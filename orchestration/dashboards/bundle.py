@@ -627,7 +627,7 @@ where geography.icb_basis = 'as_is'""",
         when 'newey_west_t' then 'Newey–West (HAC) t'
         when 'cluster_robust_t' then 'Clustered t (few-cluster caution)'
         when 'wild_cluster_bootstrap_webb_restricted' then 'Wild cluster bootstrap (Webb, restricted)'
-        when 'placebo_in_space' then 'Placebos in space (rank p-value)'
+        when 'placebo_groups_in_space' then 'Placebo groups in space (rank p-value)'
         else estimate.inference
     end as inference,
     estimate.go_live_date
@@ -810,7 +810,8 @@ left join trusts on trusts.org_code = donor.org_code""",
                 "treated_rmspe_ratio",
                 "DOUBLE",
                 "Collaborative post/pre RMSPE",
-                "Ranked among the placebos' ratios for the p-value.",
+                "Beside the donors' own ratios: the classic in-space placebo view (the p-value and interval come from "
+                "placebo groups as large as the collaborative, see the estimate's note).",
             ),
             _col("donor_count", "BIGINT", "Donor trusts"),
             _col("pre_periods", "BIGINT", "Months before"),
@@ -1076,6 +1077,61 @@ left join trusts on trusts.org_code = suppression.org_code""",
             _col("icb", "VARCHAR", "ICB", "The trust's integrated care board."),
             _col("values_total", "INTEGER", "Values published"),
             _col("values_suppressed", "INTEGER", "Values suppressed"),
+        ),
+        audiences=(PMO, ICB_ANALYST, EVALUATOR),
+        rls="member_trusts",
+    ),
+    Dataset(
+        name="dq_los_published_vs_computed",
+        description="The same length of stay two ways: NHS England's published mental health figure (MHSDS MHS140a "
+        "mean, MHS140b median: adult acute beds, ages 18 to 64, the rolling quarter ending in the month) beside the "
+        "figure computed here from the trust's own MHSDS extract, and the difference. One row per trust, quarter "
+        "and measure where both exist.",
+        sql=_with(CTE_ICBS, CTE_TRUSTS)
+        + """select
+    compared.period_month,
+    compared.org_code,
+    coalesce(trusts.trust, compared.org_code) as trust,
+    trusts.icb,
+    case compared.measure
+        when 'mean_los_days' then 'Mean length of stay (days)'
+        when 'median_los_days' then 'Median length of stay (days)'
+    end as measure,
+    compared.source_measure_id,
+    compared.published_value,
+    compared.computed_value,
+    compared.difference,
+    compared.pct_difference,
+    compared.computed_pct_of_published_discharges,
+    case
+        when compared.published_is_suppressed then 'Published figure suppressed (*)'
+        when compared.computed_is_suppressed then 'Computed figure hidden (under 5 discharges)'
+        when abs(compared.difference) <= 0.5 then 'Matches (published figures are whole days)'
+        else 'Differs'
+    end as comparison,
+    compared.source_file
+from main.fct_los_published_vs_computed as compared
+left join trusts on trusts.org_code = compared.org_code""",
+        columns=(
+            PERIOD,
+            ORG_CODE,
+            TRUST,
+            _col("icb", "VARCHAR", "ICB", "The trust's integrated care board."),
+            _col("measure", "VARCHAR", "Measure"),
+            _col("source_measure_id", "VARCHAR", "Published measure", "NHS England's MEASURE_ID (MHS140a, MHS140b)."),
+            _col("published_value", "DOUBLE", "Published (days)", "As NHS England published it, whole days."),
+            _col("computed_value", "DOUBLE", "Computed here (days)", "From the trust's MHSDS extract."),
+            _col("difference", "DOUBLE", "Difference (days)", "Computed minus published."),
+            _col("pct_difference", "DOUBLE", "Difference (%)", "As a per cent of the published figure."),
+            _col(
+                "computed_pct_of_published_discharges",
+                "DOUBLE",
+                "Extract discharges as % of published",
+                "Spells in the extract as a per cent of the people NHS England counts: well under 100 means the "
+                "extract misses spells.",
+            ),
+            _col("comparison", "VARCHAR", "Comparison"),
+            _col("source_file", "VARCHAR", "Published file"),
         ),
         audiences=(PMO, ICB_ANALYST, EVALUATOR),
         rls="member_trusts",
@@ -1519,7 +1575,8 @@ CHARTS: tuple[Chart, ...] = (
         title="Synthetic control: the donor trusts behind the selected series, and their placebos",
         description="Each comparator trust's weight in the synthetic collaborative (fitted on the months before "
         "go-live) and its own placebo: its gap after go-live and its post/pre RMSPE ratio when it is treated as if "
-        "it had gone live. The collaborative's ratio is ranked among the placebos' for the p-value.",
+        "it had gone live. The estimate's p-value and interval come from placebo groups of as many donors as the "
+        "collaborative has members (a mean of several trusts is less noisy than any one), named in its note.",
         dataset="eval_synthetic_donors",
         spec=c.table(
             groupby=[
@@ -1636,6 +1693,34 @@ CHARTS: tuple[Chart, ...] = (
             metrics=[M("SUM(observed_value)", "Rows or violations")],
             filters=[c.period(), W("passed", "==", 0)],
             column_config={"Rows or violations": {"d3NumberFormat": NUMBER}},
+        ),
+    ),
+    Chart(
+        key="quality_los_published_vs_computed",
+        title="Length of stay: published by NHS England and computed here",
+        description="An analyst's first question about a computed figure: does it match the published number? "
+        "Mental health trusts' mean and median length of stay (adult acute beds, 18 to 64, rolling quarter) as "
+        "MHSDS publishes them and as this warehouse computes them from the trust's own extract. Published figures "
+        "are whole days, so differences up to half a day are rounding; MHS140 counts people, the extract spells.",
+        dataset="dq_los_published_vs_computed",
+        spec=c.table(
+            groupby=[
+                "trust",
+                "period_month",
+                "measure",
+                "published_value",
+                "computed_value",
+                "difference",
+                "pct_difference",
+                "computed_pct_of_published_discharges",
+                "comparison",
+            ],
+            filters=[c.period()],
+            column_config={
+                "computed_value": {"d3NumberFormat": ".1f"},
+                "difference": {"d3NumberFormat": "+.1f"},
+                "pct_difference": {"d3NumberFormat": "+.1f"},
+            },
         ),
     ),
     Chart(
@@ -1868,6 +1953,7 @@ DASHBOARDS: tuple[Dashboard, ...] = (
             (("quality_share_passed", 4), ("quality_revisions", 4), ("quality_share_suppressed", 4)),
             (("quality_checks_by_month", 6), ("quality_freshness", 6)),
             (("quality_suppression", 6), ("quality_partial_figures", 6)),
+            (("quality_los_published_vs_computed", 12),),
             (("quality_failed_checks", 12),),
         ),
         heights={"quality_share_passed": 30, "quality_revisions": 30, "quality_share_suppressed": 30},

@@ -8,19 +8,24 @@ out-of-area placement samples (:func:`orchestration.samples.oap.publications`: P
 Performance, November 2023's ``_v2``, Final after the year-end refresh), for every mental health trust of
 ``seeds/reference/organisations.csv``.
 
-Figures: each trust discharges a seeded number of spells a month in each cohort (adult acute 18–64, older adult
-acute 65+, PICU 18+, under 18) with lognormal lengths of stay (means near the national ones: about 35 days adult
-acute, 60 older adult, 20 PICU, 45 under 18). A quarter's measures are computed from the spells of its three
-months, as ``measure_metadata.py`` does (MHS156b = the mean of MHS156a over MHS156, rounded to a day), then
-disclosure-controlled as published: England exact; below England counts ``*`` under 5 else rounded to 5, means,
-medians and proportions ``*`` when their numerator count is, else whole numbers. Provisional files lack some late
-discharges (about 4%), as a Provisional month does. A few other measures (MHS07 open spells, and MHS156 by ICB of
-residence) stand for the rest of the main file, which the feed counts and does not load.
+Figures: a trust the patient-level MHSDS samples cover publishes the spells those samples discharge
+(:func:`_drawn_stays`: the same draws, final bed types and ages), so the Data quality dashboard's published and
+computed figures agree as a real trust's would, up to rounding, late submissions (a Performance file misses about
+1%, a Provisional one 4%) and people counted once. Any other trust discharges a seeded number of spells a month in
+each cohort (adult acute 18–64, older adult acute 65+, PICU 18+, under 18) with lognormal lengths of stay (means
+near the national ones: about 35 days adult acute, 60 older adult, 20 PICU, 45 under 18). A quarter's measures are
+computed from the spells of its three months, as ``measure_metadata.py`` does (MHS156b = the mean of MHS156a over
+MHS156, rounded to a day), then disclosure-controlled as published: England exact; below England counts ``*`` under
+5 else rounded to 5, means, medians and proportions ``*`` when their numerator count is, else whole numbers.
+Provisional files lack some late discharges (about 4%), as a Provisional month does. A few other measures (MHS07
+open spells, and MHS156 by ICB of residence) stand for the rest of the main file, which the feed counts and does not
+load.
 """
 
 from __future__ import annotations
 
 from datetime import date
+from functools import lru_cache
 from pathlib import Path
 
 import numpy as np
@@ -71,8 +76,49 @@ def _spells(seed: int, code: str, month: date, cohort: str) -> np.ndarray:
     return np.floor(rng.lognormal(mu, sigma, n))
 
 
-def _edition(seed: int, code: str, month: date, cohort: str, status: str, newest: date) -> np.ndarray:
-    stays = _spells(seed, code, month, cohort)
+@lru_cache(maxsize=8192)
+def _drawn_stays(seed: int, code: str, month: date) -> dict[str, np.ndarray] | None:
+    """Lengths of stay by cohort of the spells the trust's MHSDS extract sample discharges in ``month``
+    (:mod:`orchestration.samples.los_mh`: the same draws, bed types and ages), so that the published figures and
+    the ones the warehouse computes from the extract agree as they would for a real trust: up to rounding, late
+    submissions and people counted once. ``None`` for a trust the extract samples do not cover."""
+    from orchestration.samples import los as spells_source
+    from orchestration.samples.los_mh import SOURCE as MH_SOURCE
+    from orchestration.samples.los_mh import _age, _kind
+
+    organisations = {org.code: org for org in spells_source._trusts(MH_SOURCE, spells_source.REFERENCE_DIR)}
+    org = organisations.get(code)
+    if org is None or not org.is_open(month):
+        return None
+    spells = spells_source._active_spells(seed, MH_SOURCE, org, month, spells_source.REFERENCE_DIR)
+    first, last = np.datetime64(month, "D"), np.datetime64(month_end(month), "D")
+    stays: dict[str, list[float]] = {c: [] for c in COHORTS}
+    for i in range(len(spells)):
+        discharged = spells.discharged[i]
+        if not first <= discharged <= last:
+            continue
+        kind = _kind(str(spells.codes["MHAdmittedPatientClass"][i]))
+        age = _age(seed, str(spells.person[i]), kind, month)
+        cohort = {
+            "adult_acute": "adult_acute_18_64" if 18 <= age <= 64 else None,
+            "older_adult_acute": "older_adult_acute_65plus" if age >= 65 else None,
+            "picu": "picu_18plus" if age >= 18 else None,
+            "children": "under_18",
+        }.get(kind)
+        if cohort:
+            stays[cohort].append(float((discharged - spells.admitted[i]).astype(np.int64)))
+    return {c: np.asarray(v) for c, v in stays.items()}
+
+
+def _edition(seed: int, code: str, month: date, cohort: str, status: str, newest: date, version: int = 1) -> np.ndarray:
+    drawn = _drawn_stays(seed, code, month)
+    if drawn is None:
+        stays = _spells(seed + (version - 1) * 7919, code, month, cohort)
+    else:
+        stays = drawn[cohort]
+        if status == "Performance" and version == 1:  # late submissions: a re-publication and Final have them
+            keep = rng_for(seed, SOURCE, code, month.isoformat(), cohort, "late").random(len(stays)) > 0.01
+            stays = stays[keep]
     if status == "Provisional" and month == newest:
         keep = rng_for(seed, SOURCE, code, month.isoformat(), cohort, "late").random(len(stays)) > 0.04
         stays = stays[keep]
@@ -160,7 +206,7 @@ def generate_file(
         and (org.close_date is None or month < org.close_date)
     }
     icbs = load_icbs()
-    seed = seed + (version - 1) * 7919  # a re-publication adds late submissions: other draws
+    bed_seed = seed + (version - 1) * 7919  # a re-publication adds late submissions: other draws
     q_start = add_months(month, -2)
     months = [add_months(month, -k) for k in (2, 1, 0)]
     start_m, start_q, end = (
@@ -190,15 +236,15 @@ def generate_file(
     by_trust: dict[str, dict[str, np.ndarray]] = {}
     for code in trusts:
         by_trust[code] = {
-            c: np.concatenate([_edition(seed, code, m, c, status, month) for m in months]) for c in COHORTS
+            c: np.concatenate([_edition(seed, code, m, c, status, month, version) for m in months]) for c in COHORTS
         }
     england = {c: np.concatenate([by_trust[code][c] for code in trusts]) for c in COHORTS}
 
     def bed_days(code_list) -> tuple[float, float]:
         total = 0.0
         for code in code_list:
-            this = [_edition(seed, code, month, c, status, month) for c in COHORTS]
-            rng = rng_for(seed, SOURCE, code, month.isoformat(), status, "beds")
+            this = [_edition(seed, code, month, c, status, month, version) for c in COHORTS]
+            rng = rng_for(bed_seed, SOURCE, code, month.isoformat(), status, "beds")
             total += float(sum(x.sum() for x in this)) * rng.uniform(0.97, 1.03)
         return round(total), round(total * 0.93)
 

@@ -1,5 +1,5 @@
 {#-
-    The acute half of fct_los_published_month (unioned with the mental health half at merge time): NHS England's
+    The acute rows of fct_los_published_month (unioned there with the mental health rows): NHS England's
     published acute long-stay / discharge-delay figures per trust and month, in the mart's columns. setting is
     'acute'; measure is the catalogue metric code; published_value is the figure as the publication gives it for
     the month (the average of its daily counts, the month's sum of daily discharges, or the mean of its weekly
