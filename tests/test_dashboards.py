@@ -372,7 +372,10 @@ def test_a_pmo_user_sees_their_collaborative_only_in_the_browser(superset, brows
 
 #: What a dashboard asks of Superset that only its owners may do, answered 403 to everyone else: on opening, the
 #: frontend saves the dashboard's colour scheme (PUT /api/v1/dashboard/<id>/colors), which needs write access.
-OWNER_ONLY_CALLS = re.compile(r"^403 .*/api/v1/dashboard/\d+/colors\b")
+#: The dashboard page syncs its label colours back to the dashboard on view (PUT …/colors?mark_updated=false), which
+#: only an owner may do: 403, or 400 when the page sends it before its charts have drawn (map_label_colors still
+#: null, refused by Superset's schema before the ownership check; seen under load). Neither affects what is drawn.
+OWNER_ONLY_CALLS = re.compile(r"^40[03] .*/api/v1/dashboard/\d+/colors\b")
 
 
 @pytest.mark.parametrize("audience, slug", [(b.ICB_ANALYST, "outcomes-monitor"), (b.EVALUATOR, "evaluation")])

@@ -25,7 +25,8 @@ LAST_MONTH = date(2026, 1, 1)
 
 def _is_last_month(path: Path) -> bool:
     name = path.name
-    return any(tag in name for tag in ("2026-01", "20260131", "January-2026", "_JanPerf_2026", "_JanProv_2026"))
+    tags = ("2026-01", "20260131", "January-2026", "_JanPerf_2026", "_JanProv_2026", "-CSV-jan26")
+    return any(tag in name for tag in tags)
 
 
 def _comparable(value):

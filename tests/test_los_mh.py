@@ -18,7 +18,7 @@ import duckdb
 import pytest
 
 from orchestration.samples import los_mh as samples
-from orchestration.sources import los, los_mh
+from orchestration.sources import los, los_acute, los_mh
 
 DBT_PROJECT_DIR = Path(__file__).resolve().parents[1] / "dbt_project"
 
@@ -158,6 +158,7 @@ def con(tmp_path):
 
 
 def ingest(con, folder: Path, tmp_path: Path):
+    los_acute.ensure_raw_tables(con)  # int_los__discharged_spells reads the acute episodes too (none here)
     return los_mh.ingest_folder(con, folder, tmp_path / "q", move_rejected=False, today=date(2026, 12, 1))
 
 
