@@ -6,6 +6,9 @@ from datetime import date
 
 import duckdb
 
+from orchestration.samples.los_mh import RESUBMITTED_MONTHS
+from orchestration.sources.feeds import FEEDS
+
 
 def test_every_feed_has_its_freshness_revisions_and_suppression(serving):
     rows = {
@@ -14,8 +17,12 @@ def test_every_feed_has_its_freshness_revisions_and_suppression(serving):
             "select source, latest_period, revisions, suppressed_share, months_held from dim_source_freshness"
         ).fetchall()
     }
-    assert set(rows) == {"rtt", "oap", "los_mh", "los_acute"}
-    assert all(latest == date(2026, 9, 1) and months == 69 for latest, _, _, months in rows.values())
+    assert set(rows) == {feed.name for feed in FEEDS}
+    assert all(latest == date(2026, 9, 1) for latest, _, _, _ in rows.values())
+    # 69 months from January 2021; the acute sitrep's CSV layout starts in April 2024 (30 months to September 2026)
+    assert {feed: months for feed, (_, _, _, months) in rows.items()} == {
+        feed.name: 30 if feed.name == "acute_long_stay" else 69 for feed in FEEDS
+    }
     assert rows["rtt"][1] == 1  # November 2025 was re-published as -revised
     assert 0 < rows["oap"][2] < 1  # '*' cells exist and are counted
 
@@ -34,13 +41,15 @@ def test_every_loaded_partition_has_a_passed_contract_check(serving, bundled_run
             feed: build.execute(
                 f"select count(*) from raw_{feed}.file_loads where action in ('loaded', 'replaced')"
             ).fetchone()[0]
-            for feed in ("rtt", "oap", "los_mh", "los_acute")
+            for feed in (feed.name for feed in FEEDS)
         }
         replaced_oap = build.execute("select count(*) from raw_oap.file_loads where action = 'replaced'").fetchone()[0]
     finally:
         build.close()
     assert checks == loads
-    assert checks["rtt"] == 70 and checks["los_mh"] == checks["los_acute"] == 69
+    assert checks["rtt"] == 70 and checks["los_acute"] == 69
+    assert checks["los_mh"] == 69 + len(RESUBMITTED_MONTHS)  # each -revised MHSDS submission replaced its month
+    assert checks["acute_long_stay"] == 30 + 1  # April 2024 to September 2026, and April 2026's -v2
     assert checks["oap"] == 69 + replaced_oap and replaced_oap > 0
 
 
