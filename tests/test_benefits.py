@@ -204,8 +204,11 @@ def test_synthetic_control_recovers_the_planted_slp_fall_and_serves_its_donors(s
         "select estimate, ci_lower, ci_upper, comparator_count from fct_evaluation where collaborative_code = 'SLP' "
         "and metric_code = 'oap_inappropriate_bed_days' and method = 'synthetic_control'"
     ).fetchone()
-    # on the bundled samples about −65 (−89 to −41) against a planted −75, from 6 donors
-    assert lower <= planted <= upper and upper < 0
+    # on the bundled samples about −61 against a planted −75, from 6 donors. The interval comes from the 20 placebo
+    # groups of 3 donors (too few donors for groups of SLP's 4 members): bed days of trusts of very different sizes,
+    # so it is wide (about −275 to +153) and honest; the DiD, the headline, is the one that excludes 0.
+    assert lower <= planted <= upper
+    assert estimate < 0 and abs(estimate - planted) < 0.3 * abs(planted)
     weights = serving.execute(
         "select sum(weight), count(*), min(donor_count) from fct_synthetic_control_donor "
         "where collaborative_code = 'SLP' and metric_code = 'oap_inappropriate_bed_days'"
