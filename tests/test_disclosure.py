@@ -158,7 +158,17 @@ def test_no_served_table_reads_the_patient_level_spells_except_through_the_contr
     assert "los_provider" in sql and "filter (where los_members." in sql
     served_models = list((DBT_PROJECT_DIR / "models" / "marts").rglob("*.sql"))
     readers = [p.name for p in served_models if "int_los__discharged_spells" in p.read_text()]
-    assert sorted(readers) == ["fct_los_inequality_month.sql", "fct_los_provider_month.sql"]
+    assert sorted(readers) == [
+        "fct_los_inequality_month.sql",
+        "fct_los_provider_month.sql",
+        "fct_los_published_vs_computed.sql",
+    ]
+    # the comparison with the published figures serves no count from the spells: a mean or median hidden where the
+    # quarter's discharges are a suppressed count, and a share of the published count built from the rounded count
+    compared = (DBT_PROJECT_DIR / "models/marts/los/fct_los_published_vs_computed.sql").read_text()
+    assert "dc_is_hidden('computed.discharges'" in compared and "dc_round('computed_discharges')" in compared
+    served_columns = compared[compared.rindex("\nselect\n") :]
+    assert "computed_discharges as" not in served_columns and "computed_discharges," not in served_columns
 
 
 # --- the suppression routine itself, on random tables ------------------------------------------------------------

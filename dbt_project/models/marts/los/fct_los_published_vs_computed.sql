@@ -9,8 +9,8 @@
     against the same statistics of the MHS140-cohort spells of int_los__discharged_spells discharged in those three
     months. The computed side serves no count (a quarterly count beside the served monthly ones could be
     differenced): only the mean or median, computed from unrounded spells and shown where the quarter has at least
-    as many discharges as the setting's rule shows (dc_is_hidden), and the computed discharges as a whole per cent
-    of the published count. The acute sitrep publishes no length of stay of discharged spells (only averages of
+    as many discharges as the setting's rule shows (dc_is_hidden), and the computed discharges, rounded to 5 as the
+    rule rounds a count, as a whole per cent of the published count. The acute sitrep publishes no length of stay of discharged spells (only averages of
     daily counts and weekly snapshots of additional bed days), so acute trusts have no row here.
 -#}
 with published as (
@@ -111,7 +111,7 @@ select
     end as pct_difference,
     case
         when not computed_hidden and published_discharges > 0
-            then round(100.0 * computed_discharges / published_discharges, 0)
+            then round(100.0 * {{ dc_round('computed_discharges') }} / published_discharges, 0)
     end as computed_pct_of_published_discharges,
     source_file
 from measures
