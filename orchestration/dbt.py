@@ -13,11 +13,12 @@ from functools import cached_property
 from importlib.metadata import version as installed_version
 from pathlib import Path
 
-from dagster import AssetExecutionContext, Failure, MetadataValue
+from dagster import AssetExecutionContext, Failure, MetadataValue, Output
 from dagster_dbt import DbtCliResource, DbtProject, dbt_assets
 from packaging.version import Version
 
 from orchestration import progress
+from orchestration.build_state import BuildPlan, forget_token, keep_manifest, plan_build, selectors, topological
 from orchestration.resources import DBT_PROJECT_DIR, WarehouseResource
 
 # dbt is installed beside this Python (the project's .venv); make it findable even when .venv is not activated.
@@ -141,16 +142,46 @@ def warehouse_dbt_models(context: AssetExecutionContext, dbt: DbtCliResource, wa
     build fails the step with dbt's error lines and the log's path."""
     # dbt reads the build database's path from its profile's env_var; the subprocess inherits os.environ.
     os.environ["COLLAB_BUILD_DB"] = str(warehouse.build_db_path)
-    build = ["build", "--vars", json.dumps({"macros_fingerprint": macros_fingerprint()})]
+    build_vars = {"macros_fingerprint": macros_fingerprint()}
+    build = ["build", "--vars", json.dumps(build_vars)]
     log_path = warehouse.dbt_log_path
     log_path.parent.mkdir(parents=True, exist_ok=True)
+    manifest = json.loads(Path(dbt_project.manifest_path).read_text(encoding="utf-8"))
+    plan = _plan(warehouse, manifest, build_vars)
+    context.log.info(f"dbt build: {plan.describe()}")
+    if not plan.full:
+        # Downstream steps wait for every dbt output, and Dagster wants a step's outputs in the order of their
+        # dependencies: the models carried over come first (none is downstream of a rebuilt one: a rebuild takes
+        # everything downstream with it).
+        yield from _carried_over(context, manifest, plan)
+    if plan.nothing:
+        with progress.phase("dbt build") as phase:
+            log_path.write_text(
+                f"# dbt build of Dagster run {context.run_id}, {datetime.now(UTC):%Y-%m-%d %H:%M:%S} UTC\n"
+                f"# what it builds: {plan.describe()}\n# dbt was not started\n",
+                encoding="utf-8",
+            )
+            phase.finish("nothing to build: no model, seed, macro or source changed since the last published build")
+        return
     with (
-        progress.phase("dbt build: seeds, models and their tests") as phase,
+        progress.phase(f"dbt build: {_phase_title(plan)}") as phase,
         log_path.open("w", encoding="utf-8") as log_file,
     ):
         watcher = DbtBuildWatcher(phase)
         log_file.write(f"# dbt build of Dagster run {context.run_id}, {datetime.now(UTC):%Y-%m-%d %H:%M:%S} UTC\n")
-        invocation = dbt.cli(build, context=context, target_path=warehouse.dbt_target_path, raise_on_error=False)
+        log_file.write(f"# what it builds: {plan.describe()}\n")
+        if plan.full:
+            invocation = dbt.cli(build, context=context, target_path=warehouse.dbt_target_path, raise_on_error=False)
+        else:
+            # dagster-dbt would add its own selection of every node (``fqn:*``) to ours: give it no context, and
+            # turn the events into this step's outputs below with the context.
+            selected = [*build, "--select", " ".join(selectors(manifest, plan.select))]
+            invocation = dbt.cli(
+                selected,
+                manifest=dbt_project.manifest_path,
+                target_path=warehouse.dbt_target_path,
+                raise_on_error=False,
+            )
         # dagster-dbt writes each event's message to sys.stdout as it streams: send them to the log instead
         with contextlib.redirect_stdout(_Tee(log_file, None if progress.listened() else sys.stdout)):
             for event in invocation.stream_raw_events():
@@ -164,6 +195,8 @@ def warehouse_dbt_models(context: AssetExecutionContext, dbt: DbtCliResource, wa
                 )
         succeeded = invocation.is_successful()
         phase.finish(watcher.stats or ("done" if succeeded else "failed"), failed=not succeeded)
+    if succeeded:
+        keep_manifest(warehouse.warehouse_path, warehouse.dbt_target_path / "manifest.json", build_vars)
     if not succeeded:
         problems = watcher.problems or [f"dbt exited with code {invocation.process.returncode}"]
         raise Failure(
@@ -173,4 +206,50 @@ def warehouse_dbt_models(context: AssetExecutionContext, dbt: DbtCliResource, wa
                 "dbt_debug_log": MetadataValue.path(str(warehouse.dbt_target_path / "dbt.log")),
                 "problems": MetadataValue.json(problems[:MAX_PROBLEM_LINES]),
             },
+        )
+
+
+def _plan(warehouse: WarehouseResource, manifest: dict, build_vars: dict) -> BuildPlan:
+    """What this build runs (orchestration/build_state.py); the build database's token of the last published build
+    is withdrawn first, so that a build that fails or is killed is followed by a full one."""
+    con = warehouse.connect_build()
+    try:
+        plan = plan_build(con, warehouse.warehouse_path, manifest, build_vars)
+        if not plan.nothing:
+            forget_token(con)
+    finally:
+        con.close()
+    return plan
+
+
+def _phase_title(plan: BuildPlan) -> str:
+    if plan.full:
+        return "seeds, models and their tests"
+    return f"{len(plan.select)} of the seeds, models and tests: what changed and everything downstream"
+
+
+def _carried_over(context: AssetExecutionContext, manifest: dict, plan: BuildPlan):
+    """An output for each selected dbt model or seed this build does not run: nothing it reads changed, so its table
+    in the build database is the one the last published build made. In the order of their dependencies."""
+    rebuilt = set(plan.select)
+    order = topological(manifest)
+    wanted = context.op_execution_context.selected_output_names
+    carried = [
+        key
+        for key, node in manifest.get("nodes", {}).items()
+        if node["resource_type"] in ("model", "seed", "snapshot") and key not in rebuilt
+    ]
+    assets = context.assets_def
+    output_of = {
+        spec.metadata.get("dagster_dbt/unique_id"): assets.get_output_name_for_asset_key(spec.key)
+        for spec in assets.specs
+    }
+    for key in sorted(carried, key=lambda k: order.get(k, -1)):
+        output_name = output_of.get(key)
+        if output_name not in wanted:
+            continue
+        yield Output(
+            None,
+            output_name=output_name,
+            metadata={"rebuilt": False, "why": "unchanged: nothing it reads changed since the last published build"},
         )

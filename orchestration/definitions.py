@@ -38,6 +38,7 @@ from dagster._core.storage.tags import ASSET_PARTITION_RANGE_END_TAG, ASSET_PART
 
 from orchestration import progress
 from orchestration.analytics.marts import build_benefits_marts
+from orchestration.build_state import remember_build
 from orchestration.dbt import DBT_GLOBAL_FLAGS, WarehouseDbtResource, dbt_project, warehouse_dbt_models
 from orchestration.publish import publish_serving_database
 from orchestration.pull import landed_by_run
@@ -108,6 +109,12 @@ def serving_database(context: AssetExecutionContext, warehouse: WarehouseResourc
             warehouse.build_db_path, warehouse.serving_db_path, run_id=context.run_id
         )
         phase.finish(f"{len(publication.tables)} tables: {publication.serving_path}")
+    # What this build read and was built with, so that the next build runs only what changes (build_state.py)
+    con = warehouse.connect_build()
+    try:
+        remember_build(con, warehouse.warehouse_path)
+    finally:
+        con.close()
     return MaterializeResult(
         metadata={
             "path": MetadataValue.path(str(publication.serving_path)),

@@ -87,6 +87,8 @@ def test_a_monthly_update_publishes_what_a_full_build_publishes(sample_files: Pa
     _link(sample_files, landing, include_last=True)
     update = run_pipeline(landing, tmp_path / "incremental")
     assert update.exit_code == 0, (update.rejected_files, update.failed_checks, update.failed_steps)
+    # the update ran only what the new month changes (orchestration/build_state.py), not the whole project
+    assert "# what it builds: only what changed" in _dbt_log_header(tmp_path / "incremental")
 
     full = run_pipeline(sample_files, tmp_path / "full")
     assert full.exit_code == 0, (full.rejected_files, full.failed_checks, full.failed_steps)
@@ -98,6 +100,10 @@ def test_a_monthly_update_publishes_what_a_full_build_publishes(sample_files: Pa
     assert any(row for row in full_tables["fct_rtt_provider_month"] if row[0] == LAST_MONTH)
     for table, rows in full_tables.items():
         assert incremental_tables[table] == rows, f"{table} differs between the monthly update and a full build"
+
+
+def _dbt_log_header(warehouse: Path) -> str:
+    return "".join((warehouse / "logs" / "dbt.log").read_text(encoding="utf-8").splitlines(keepends=True)[:3])
 
 
 def _month_versions(build_db: Path) -> dict[date, str]:
@@ -121,6 +127,8 @@ def test_a_run_with_nothing_new_changes_nothing(sample_files: Path, tmp_path: Pa
     assert len(versions) == 4, versions  # four months, one version each
     again = run_pipeline(sample_files, tmp_path / "warehouse")
     assert again.exit_code == 0
+    assert again.published
+    assert "# what it builds: nothing" in _dbt_log_header(tmp_path / "warehouse")
     assert _serving_tables(tmp_path / "warehouse" / "serving.duckdb") == before
     assert _month_versions(tmp_path / "warehouse" / "build.duckdb") == versions
 
