@@ -14,6 +14,7 @@ mart's latest (the check step writes it into the built mart, whose dbt model rea
 next build); the run's GX Data Docs are built under ``WAREHOUSE/data_docs/``.
 """
 
+import hashlib
 import json
 import logging
 import re
@@ -68,8 +69,11 @@ class MartValidation:
     expectations: int
     failures: tuple[ExpectationFailure, ...]
     problems: tuple[str, ...]
-    #: GX's validation result (for Data Docs); ``None`` when the mart has no suite
+    #: GX's validation result (for Data Docs; its JSON when ``unchanged``); ``None`` when the mart has no suite
     validation: Any = None
+    #: The result of the last clean pass, reused: nothing the suite judges changed since (the rows, the suite, the
+    #: month)
+    unchanged: bool = False
 
     @property
     def passed(self) -> bool:
@@ -221,6 +225,10 @@ def validate_mart(con: duckdb.DuckDBPyConnection, table: str, *, today: date | N
             (),
             (f"no_suite: the mart has no GX suite; add expectations/marts/{table}.json (every served mart needs one)",),
         )
+    fingerprint = _mart_fingerprint(con, table, today)
+    cached = _cached_pass(con, table, fingerprint)
+    if cached is not None:
+        return cached
     columns = [row[0] for row in con.execute(f'describe {SERVED_SCHEMAS[0]}."{table}"').fetchall()]
     frame = mart_frame(con, table, _used_columns(table, columns) or None)  # a suite of table rules only: all
     suite = load_suite(table, MART_EXPECTATIONS_DIR)
@@ -231,7 +239,59 @@ def validate_mart(con: duckdb.DuckDBPyConnection, table: str, *, today: date | N
         validation = run_suite(frame, table, parameters(today), suite=suite)
     failures = tuple(failures_of(validation, frame))
     problems = tuple(describe(table, frame, failure) for failure in failures)
-    return MartValidation(table, len(frame), len(validation.results), failures, problems, validation)
+    checked = MartValidation(table, len(frame), len(validation.results), failures, problems, validation)
+    if not problems:
+        _remember_pass(con, checked, fingerprint)
+    return checked
+
+
+#: Clean passes of a mart's suite, by what they judged (issue 14, item 3: suites run on the marts that changed).
+CACHE_TABLE = "audit.mart_check_cache"
+
+
+def _mart_fingerprint(con: duckdb.DuckDBPyConnection, table: str, today: date | None) -> str:
+    """What a mart's result depends on: its rows (count and the sum of their hashes, computed in DuckDB), its
+    suite's text and the suite's parameters (the current month)."""
+    rows, hashes = con.execute(f'select count(*), sum(hash(t)) from {SERVED_SCHEMAS[0]}."{table}" t').fetchone()
+    suite = (MART_EXPECTATIONS_DIR / f"{table}.json").read_bytes()
+    digest = hashlib.sha256(f"{rows}:{hashes}:{json.dumps(parameters(today), sort_keys=True)}:".encode() + suite)
+    return digest.hexdigest()
+
+
+def _ensure_cache(con: duckdb.DuckDBPyConnection) -> None:
+    con.execute("create schema if not exists audit")
+    con.execute(
+        f"create table if not exists {CACHE_TABLE} (mart varchar primary key, fingerprint varchar, rows bigint, "
+        "expectations integer, validation json, checked_at timestamp)"
+    )
+
+
+def _cached_pass(con: duckdb.DuckDBPyConnection, table: str, fingerprint: str) -> MartValidation | None:
+    """The mart's last clean pass when nothing it judged has changed since: the same rows, suite and month."""
+    _ensure_cache(con)
+    row = con.execute(
+        f"select rows, expectations, validation from {CACHE_TABLE} where mart = ? and fingerprint = ?",
+        [table, fingerprint],
+    ).fetchone()
+    if row is None:
+        return None
+    rows, expectations, validation = row
+    return MartValidation(table, rows, expectations, (), (), json.loads(validation), unchanged=True)
+
+
+def _remember_pass(con: duckdb.DuckDBPyConnection, checked: MartValidation, fingerprint: str) -> None:
+    _ensure_cache(con)
+    con.execute(
+        f"insert or replace into {CACHE_TABLE} values (?, ?, ?, ?, ?, ?)",
+        [
+            checked.table,
+            fingerprint,
+            checked.rows,
+            checked.expectations,
+            json.dumps(checked.validation.to_json_dict()),
+            datetime.now(UTC).replace(tzinfo=None),
+        ],
+    )
 
 
 def validate_marts(
@@ -332,7 +392,8 @@ def save_validations(warehouse: WarehouseResource, run_id: str, validations: Seq
     run_folder.mkdir(parents=True, exist_ok=True)
     for v in validations:
         if v.validation is not None:
-            (run_folder / f"{v.table}.json").write_text(json.dumps(v.validation.to_json_dict()), encoding="utf-8")
+            validation = v.validation if isinstance(v.validation, dict) else v.validation.to_json_dict()
+            (run_folder / f"{v.table}.json").write_text(json.dumps(validation), encoding="utf-8")
     return run_folder
 
 
@@ -377,8 +438,10 @@ def _check_marts(
             context.log.error("Building the GX Data Docs failed; the mart checks ran and their results stand.")
         failed = [v.table for v in validations if not v.passed]
         missing = len(keys) - len(validations)
+        unchanged = sum(v.unchanged for v in validations)
         phase.finish(
             f"{len(validations) - len(failed)} of {len(keys)} marts passed"
+            + (f" ({unchanged} unchanged since their last check)" if unchanged else "")
             + (f"; failed: {', '.join(failed)}" if failed else "")
             + (f"; {missing} not built" if missing else "")
             + ("; Data Docs built" if docs else ""),
@@ -406,6 +469,7 @@ def _check_marts(
                 **metadata,
                 "rows": found.rows,
                 "expectations": found.expectations,
+                "unchanged_since_last_check": found.unchanged,
                 "expectations_failed": len(found.errors),
                 "problems": MetadataValue.json(list(found.errors)),
                 "warnings": MetadataValue.json(list(found.warnings)),

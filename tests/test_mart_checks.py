@@ -255,3 +255,29 @@ def test_a_distribution_over_no_rows_is_left_out_not_failed(broken):
     assert validation.passed, validation.problems
     evaluated = {result.expectation_config.meta["rule"] for result in validation.validation.results}
     assert "acute_los_plausible" not in evaluated and "disclosure_control" in evaluated
+
+
+def test_a_mart_is_validated_again_only_when_what_its_suite_judges_changed(build_copy, tmp_path):
+    """A clean pass is reused while the mart's rows, its suite and the month are those it judged (issue 14: suites
+    run on the marts that changed); any change runs the suite again."""
+    path = tmp_path / "build.duckdb"
+    shutil.copy2(build_copy, path)
+    con = duckdb.connect(str(path))
+    try:
+        table = "dim_collaborative"
+        first = quality.validate_mart(con, table, today=date(2026, 12, 1))
+        again = quality.validate_mart(con, table, today=date(2026, 12, 1))
+        assert first.passed and again.passed and again.unchanged
+        assert (again.rows, again.expectations) == (first.rows, first.expectations)
+        # one cell changed (still valid): judged again, then reused again
+        con.execute(f"update marts.{table} set collaborative_name = collaborative_name || ' ' where rowid = 0")
+        changed = quality.validate_mart(con, table, today=date(2026, 12, 1))
+        assert changed.passed and not changed.unchanged
+        assert quality.validate_mart(con, table, today=date(2026, 12, 1)).unchanged
+        # another month: the suites compare periods with it
+        assert not quality.validate_mart(con, table, today=date(2027, 1, 1)).unchanged
+        # a change that breaks the suite is never hidden by an earlier pass
+        con.execute(f"update marts.{table} set icb_count = -1")
+        assert not quality.validate_mart(con, table, today=date(2027, 1, 1)).passed
+    finally:
+        con.close()
