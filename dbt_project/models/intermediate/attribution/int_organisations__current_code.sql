@@ -13,8 +13,8 @@ successions as (
 succession_chain (org_code, current_org_code, steps) as (
     select
         org_code,
-        org_code,
-        0
+        org_code as current_org_code,
+        0 as steps
     from organisations
 
     union all
@@ -25,7 +25,7 @@ succession_chain (org_code, current_org_code, steps) as (
         succession_chain.steps + 1
     from succession_chain
     inner join successions
-        on successions.predecessor_org_code = succession_chain.current_org_code
+        on succession_chain.current_org_code = successions.predecessor_org_code
     -- a loop in the successions file must not hang the build; the dbt test on this model reports it
     where succession_chain.steps < 20
 )

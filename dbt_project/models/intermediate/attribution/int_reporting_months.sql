@@ -1,4 +1,5 @@
-{#- Every month from the first to the last month any activity feed holds data: the calendar attribution is laid over. -#}
+{#- Every month from the first to the last month any activity feed holds data: the calendar attribution is laid
+    over. -#}
 with feed_months as (
     select period_month from {{ ref('stg_rtt__full_extract') }}
     union
@@ -20,6 +21,6 @@ bounds as (
     from feed_months
 )
 
-select cast(month_start as date) as period_month
+select cast(months.month_start as date) as period_month
 from bounds,
-    range(first_month, last_month + interval 1 month, interval 1 month) as months (month_start)
+    range(bounds.first_month, bounds.last_month + interval 1 month, interval 1 month) as months (month_start)

@@ -53,7 +53,10 @@ spells as (
 latest as (
     select *
     from spells
-    qualify row_number() over (partition by setting, spell_id order by period_month desc, discharge_date desc nulls last) = 1
+    qualify
+        row_number() over (
+            partition by setting, spell_id order by period_month desc, discharge_date desc nulls last
+        ) = 1
 )
 
 select

@@ -18,10 +18,12 @@
 with spells as (
     select *
     from {{ ref('stg_los_mh__hospital_spells') }}
-    qualify row_number() over (
-        partition by spell_id
-        order by uniq_month_id desc nulls last, uniq_submission_id desc nulls last, period_month desc, source_row desc
-    ) = 1
+    qualify
+        row_number() over (
+            partition by spell_id
+            order by
+                uniq_month_id desc nulls last, uniq_submission_id desc nulls last, period_month desc, source_row desc
+        ) = 1
 ),
 
 ward_stays as (
@@ -37,16 +39,17 @@ final_ward_stay as (
         ward_stays.row_problem
     from spells
     inner join ward_stays
-        on ward_stays.period_month = spells.period_month
-        and ward_stays.spell_id = spells.spell_id
-        and ward_stays.record_number = spells.record_number
+        on spells.period_month = ward_stays.period_month
+        and spells.spell_id = ward_stays.spell_id
+        and spells.record_number = ward_stays.record_number
         and (
-            ward_stays.end_date = spells.discharge_date
+            spells.discharge_date = ward_stays.end_date
             or (spells.discharge_date is null and ward_stays.end_date is null)
         )
-    qualify row_number() over (
-        partition by spells.spell_id order by ward_stays.start_date desc, ward_stays.source_row desc
-    ) = 1
+    qualify
+        row_number() over (
+            partition by spells.spell_id order by ward_stays.start_date desc, ward_stays.source_row desc
+        ) = 1
 ),
 
 people as (
@@ -82,5 +85,5 @@ from spells
 left join final_ward_stay
     on spells.spell_id = final_ward_stay.spell_id
 left join people
-    on people.period_month = spells.period_month
-    and people.record_number = spells.record_number
+    on spells.period_month = people.period_month
+    and spells.record_number = people.record_number

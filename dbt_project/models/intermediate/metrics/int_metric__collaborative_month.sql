@@ -26,8 +26,11 @@ oap as (
 
 published as (
     select * from {{ ref('int_metric__org_month') }}
-    where metric_code in ('mhsds_los_discharges_18plus', 'mhsds_los_bed_days_18plus', 'mhsds_los_mean_days_18plus',
-                          'mhsds_bed_days_month')
+    where
+        metric_code in (
+            'mhsds_los_discharges_18plus', 'mhsds_los_bed_days_18plus', 'mhsds_los_mean_days_18plus',
+            'mhsds_bed_days_month'
+        )
 ),
 
 -- published MHSDS counts: the members' published figures added up (a suppressed member adds nothing, the row is
@@ -262,9 +265,9 @@ unioned as (
 )
 
 select
-    collaborative_code,
-    membership_basis,
-    period_month,
+    unioned.collaborative_code,
+    unioned.membership_basis,
+    unioned.period_month,
     metric.metric_code,
     metric.numerator,
     metric.denominator,

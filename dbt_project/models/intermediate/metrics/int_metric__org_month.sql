@@ -28,9 +28,9 @@ published as (
         org_code,
         period_month,
         {%- for measure_id, name in mhsds_los_metric_measures() %}
-        any_value(published_value) filter (where source_measure_id = '{{ measure_id }}') as {{ name }},
-        coalesce(bool_or(is_suppressed) filter (where source_measure_id = '{{ measure_id }}'), false)
-            as {{ name }}_suppressed,
+            any_value(published_value) filter (where source_measure_id = '{{ measure_id }}') as {{ name }},
+            coalesce(bool_or(is_suppressed) filter (where source_measure_id = '{{ measure_id }}'), false)
+                as {{ name }}_suppressed{% if not loop.last %},{% endif %}
         {%- endfor %}
     from {{ ref('fct_los_published_month') }}
     where setting = 'mental_health'
@@ -107,13 +107,13 @@ los_structs as (
 
 unioned as (
     select
-        org_code,
-        period_month,
-        metric.metric_code,
-        metric.numerator,
-        metric.denominator,
-        metric.value,
-        is_suppressed
+        rtt_structs.org_code,
+        rtt_structs.period_month,
+        rtt_structs.metric.metric_code,
+        rtt_structs.metric.numerator,
+        rtt_structs.metric.denominator,
+        rtt_structs.metric.value,
+        rtt_structs.is_suppressed
     from rtt_structs
 
     union all
@@ -149,7 +149,7 @@ unioned as (
         metric.numerator,
         metric.denominator,
         metric.value,
-        is_suppressed or metric.value is null
+        is_suppressed or metric.value is null as is_suppressed
     from los_structs
 
     union all

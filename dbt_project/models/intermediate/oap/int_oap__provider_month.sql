@@ -13,8 +13,8 @@ select
     org_code,
     {%- for name in ['inappropriate_oaps_started', 'inappropriate_oap_bed_days', 'inappropriate_oaps_active_end',
                      'inappropriate_oaps_ended', 'adult_acute_inappropriate_oap_bed_days'] %}
-    sum({{ name }}) as {{ name }},
-    bool_or({{ name }}_suppressed) as {{ name }}_suppressed,
+        sum({{ name }}) as {{ name }},
+        bool_or({{ name }}_suppressed) as {{ name }}_suppressed,
     {%- endfor %}
     list_sort(list_distinct(list(sender_code))) as reported_org_codes
 from senders

@@ -10,9 +10,10 @@ with statistics as (
     select * from {{ ref('stg_oap__monthly_statistics') }}
     where period_type = 'month'
         and breakdown = 'Sending Provider'
-    qualify row_number() over (
-        partition by period_month, primary_level, secondary_level, measure_id order by source_row
-    ) = 1
+    qualify
+        row_number() over (
+            partition by period_month, primary_level, secondary_level, measure_id order by source_row
+        ) = 1
 ),
 
 current_codes as (
@@ -41,8 +42,8 @@ select
         ('OAP04', 'inappropriate_oaps_ended'),
         ('OAP02a', 'adult_acute_inappropriate_oap_bed_days'),
     ] %}
-    sum(measure_value) filter (where measure_id = '{{ measure }}') as {{ name }},
-    coalesce(bool_or(is_suppressed) filter (where measure_id = '{{ measure }}'), false) as {{ name }}_suppressed,
+        sum(measure_value) filter (where measure_id = '{{ measure }}') as {{ name }},
+        coalesce(bool_or(is_suppressed) filter (where measure_id = '{{ measure }}'), false) as {{ name }}_suppressed,
     {%- endfor %}
     bool_or(row_flags is not null) as is_flagged
 from senders

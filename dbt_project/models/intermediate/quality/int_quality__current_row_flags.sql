@@ -10,10 +10,15 @@ with row_flags as (
 
 current_loads as (
     {%- for name, relation in feeds %}
-    select '{{ name }}' as source, period_month, sha256 from {{ relation }} where is_current
-    {%- if not loop.last %}
-    union all
-    {%- endif %}
+        select
+            '{{ name }}' as source,
+            period_month,
+            sha256
+        from {{ relation }}
+        where is_current
+        {%- if not loop.last %}
+            union all
+        {%- endif %}
     {%- endfor %}
 ),
 
@@ -43,7 +48,11 @@ rtt_rows as (
         source_row,
         provider_org_code
     from {{ ref('stg_rtt__full_extract') }}
-    where period_month in (select period_month from current_flags where source = 'rtt')
+    where
+        period_month in (
+            select current_flags.period_month from current_flags
+            where current_flags.source = 'rtt'
+        )
 )
 
 select

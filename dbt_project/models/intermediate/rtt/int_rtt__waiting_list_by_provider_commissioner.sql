@@ -46,7 +46,7 @@ waiting as (
         cast(sum(full_extract.total_all) as bigint) as incomplete_pathways,
         cast(sum({{ rtt_waiting_within(18) }}) as bigint) as within_18_weeks,
         {%- for weeks in [52, 65, 78, 104] %}
-        cast(sum({{ rtt_waiting_over(weeks, 'full_extract.band_layout') }}) as bigint) as over_{{ weeks }}_weeks,
+            cast(sum({{ rtt_waiting_over(weeks, 'full_extract.band_layout') }}) as bigint) as over_{{ weeks }}_weeks,
         {%- endfor %}
         count(*) as detail_rows
     from full_extract

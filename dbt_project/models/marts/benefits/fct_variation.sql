@@ -31,7 +31,10 @@ metrics as (
 ),
 
 organisations as (
-    select org_code, org_type from {{ ref('stg_reference__organisations') }}
+    select
+        org_code,
+        org_type
+    from {{ ref('stg_reference__organisations') }}
 ),
 
 -- every trust of each type with a proportion that month: the population the dispersion is estimated over
@@ -69,7 +72,7 @@ peer_z as (
         peers.period_month,
         peers.org_type,
         (asin(sqrt(peers.numerator / peers.denominator)) - peer_target.target_transformed)
-            * 2 * sqrt(peers.denominator) as z,
+        * 2 * sqrt(peers.denominator) as z,
         4 * peers.denominator as w
     from peers
     inner join peer_target
@@ -202,7 +205,8 @@ limits as (
 bounded as (
     select
         *,
-        case when has_funnel then greatest(0, 100 * (proportion - 1.959964 * standard_error)) end as lower_95_unadjusted,
+        case when has_funnel then greatest(0, 100 * (proportion - 1.959964 * standard_error)) end
+            as lower_95_unadjusted,
         case when has_funnel then least(100, 100 * (proportion + 1.959964 * standard_error)) end as upper_95_unadjusted,
         case when has_funnel then greatest(0, 100 * (proportion - 3.090232 * standard_error)) end
             as lower_998_unadjusted,

@@ -9,13 +9,15 @@
 -#}
 with statistics as (
     select * from {{ ref('stg_mhsds_los__monthly_statistics') }}
-    qualify row_number() over (
-        partition by period_month, reporting_period_start, breakdown, primary_level, measure_id order by source_row
-    ) = 1
+    qualify
+        row_number() over (
+            partition by period_month, reporting_period_start, breakdown, primary_level, measure_id order by source_row
+        ) = 1
 ),
 
 measures as (
-    select * from (values
+    select measure_rows.* from (
+        values
         ('MHS156', 'discharges', 'adult_acute_older_adult_picu_18plus', true),
         ('MHS156a', 'bed_days', 'adult_acute_older_adult_picu_18plus', true),
         ('MHS156b', 'mean_los_days', 'adult_acute_older_adult_picu_18plus', false),
@@ -42,7 +44,7 @@ measures as (
         ('MHS105b', 'pct_discharged_los_90plus', 'all_beds_0_17', false),
         ('MHS24', 'occupied_bed_days', 'all_beds_all_ages', true),
         ('MHS25', 'occupied_bed_days_less_leave', 'all_beds_all_ages', true)
-    ) as m (source_measure_id, measure, cohort, is_count)
+    ) as measure_rows (source_measure_id, measure, cohort, is_count)
 ),
 
 current_codes as (
@@ -50,7 +52,11 @@ current_codes as (
 ),
 
 england as (
-    select period_month, period_type, measure_id, measure_value as england_value
+    select
+        period_month,
+        period_type,
+        measure_id,
+        measure_value as england_value
     from statistics
     where is_national
 ),

@@ -23,7 +23,10 @@ with published as (
 ),
 
 quarters as (
-    select distinct org_code, period_month from published
+    select distinct
+        org_code,
+        period_month
+    from published
 ),
 
 spells as (
@@ -41,7 +44,7 @@ computed as (
         count(distinct date_trunc('month', spells.discharge_month)) as months_with_discharges
     from quarters
     left join spells
-        on spells.org_code = quarters.org_code
+        on quarters.org_code = spells.org_code
         and spells.discharge_month between quarters.period_month - interval 2 month and quarters.period_month
     group by quarters.org_code, quarters.period_month
 ),
@@ -77,15 +80,33 @@ compared as (
 
 measures as (
     select
-        org_code, period_month, source_file, computed_hidden, computed_discharges, published_discharges,
-        'mean_los_days' as measure, 'Mean length of stay (days)' as measure_name, 'MHS140a' as source_measure_id,
-        published_mean as published_value, mean_suppressed as published_suppressed, computed_mean as computed_raw
+        org_code,
+        period_month,
+        source_file,
+        computed_hidden,
+        computed_discharges,
+        published_discharges,
+        'mean_los_days' as measure,
+        'Mean length of stay (days)' as measure_name,
+        'MHS140a' as source_measure_id,
+        published_mean as published_value,
+        mean_suppressed as published_suppressed,
+        computed_mean as computed_raw
     from compared
     union all
     select
-        org_code, period_month, source_file, computed_hidden, computed_discharges, published_discharges,
-        'median_los_days', 'Median length of stay (days)', 'MHS140b',
-        published_median, median_suppressed, computed_median
+        org_code,
+        period_month,
+        source_file,
+        computed_hidden,
+        computed_discharges,
+        published_discharges,
+        'median_los_days' as measure,
+        'Median length of stay (days)' as measure_name,
+        'MHS140b' as source_measure_id,
+        published_median as published_value,
+        median_suppressed as published_suppressed,
+        computed_median as computed_raw
     from compared
 )
 

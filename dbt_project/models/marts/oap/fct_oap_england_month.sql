@@ -28,8 +28,9 @@ england as (
             ('OAP04', 'inappropriate_oaps_ended'),
             ('OAP02a', 'adult_acute_inappropriate_oap_bed_days'),
         ] %}
-        sum(measure_value) filter (where measure_id = '{{ measure }}') as {{ name }},
-        coalesce(bool_or(is_suppressed) filter (where measure_id = '{{ measure }}'), false) as {{ name }}_suppressed,
+            sum(measure_value) filter (where measure_id = '{{ measure }}') as {{ name }},
+            coalesce(bool_or(is_suppressed) filter (where measure_id = '{{ measure }}'), false)
+                as {{ name }}_suppressed{% if not loop.last %},{% endif %}
         {%- endfor %}
     from statistics
     group by period_month
@@ -55,8 +56,8 @@ select
     england.source_file,
     {%- for name in ['inappropriate_oaps_started', 'inappropriate_oap_bed_days', 'inappropriate_oaps_active_end',
                      'inappropriate_oaps_ended', 'adult_acute_inappropriate_oap_bed_days'] %}
-    case when england.{{ name }}_suppressed then null else cast(england.{{ name }} as bigint) end as {{ name }},
-    england.{{ name }}_suppressed,
+        case when england.{{ name }}_suppressed then null else cast(england.{{ name }} as bigint) end as {{ name }},
+        england.{{ name }}_suppressed,
     {%- endfor %}
     cast(coalesce(by_attribution.attributed_oap_bed_days, 0) as bigint) as attributed_oap_bed_days,
     cast(coalesce(by_attribution.unattributed_oap_bed_days, 0) as bigint) as unattributed_oap_bed_days,

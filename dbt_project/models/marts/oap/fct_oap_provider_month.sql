@@ -12,7 +12,7 @@ select
     org_code,
     {%- for name in ['inappropriate_oaps_started', 'inappropriate_oap_bed_days', 'inappropriate_oaps_active_end',
                      'inappropriate_oaps_ended', 'adult_acute_inappropriate_oap_bed_days'] %}
-    case when {{ name }}_suppressed then null else cast({{ name }} as bigint) end as {{ name }},
+        case when {{ name }}_suppressed then null else cast({{ name }} as bigint) end as {{ name }},
     {%- endfor %}
     inappropriate_oaps_started_suppressed
     or inappropriate_oap_bed_days_suppressed
@@ -20,7 +20,7 @@ select
     or inappropriate_oaps_ended_suppressed as is_suppressed,
     {%- for name in ['inappropriate_oaps_started', 'inappropriate_oap_bed_days', 'inappropriate_oaps_active_end',
                      'inappropriate_oaps_ended', 'adult_acute_inappropriate_oap_bed_days'] %}
-    {{ name }}_suppressed,
+        {{ name }}_suppressed,
     {%- endfor %}
     reported_org_codes
 from provider_month

@@ -5,10 +5,16 @@
 {%- set feeds = feed_file_loads() %}
 with loads as (
     {%- for name, relation in feeds %}
-    select '{{ name }}' as source, period_month, action, is_current, loaded_at from {{ relation }}
-    {%- if not loop.last %}
-    union all
-    {%- endif %}
+        select
+            '{{ name }}' as source,
+            period_month,
+            action,
+            is_current,
+            loaded_at
+        from {{ relation }}
+        {%- if not loop.last %}
+            union all
+        {%- endif %}
     {%- endfor %}
 ),
 

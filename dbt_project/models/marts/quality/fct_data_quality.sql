@@ -13,10 +13,14 @@ with contract_checks as (
 -- which file each validated SHA-256 was (a month can have two files in one run: OAP's Provisional and Performance)
 file_names as (
     {%- for name, relation in feeds %}
-    select distinct '{{ name }}' as source, sha256, source_file from {{ relation }}
-    {%- if not loop.last %}
-    union all
-    {%- endif %}
+        select distinct
+            '{{ name }}' as source,
+            sha256,
+            source_file
+        from {{ relation }}
+        {%- if not loop.last %}
+            union all
+        {%- endif %}
     {%- endfor %}
 ),
 
@@ -35,15 +39,27 @@ latest_mart_checks as (
 ),
 
 row_problems as (
-    select 'los_acute' as source, period_month, row_problem, source_file
+    select
+        'los_acute' as source,
+        period_month,
+        row_problem,
+        source_file
     from {{ ref('stg_los_acute__apc_episodes') }}
     where row_problem is not null
     union all
-    select 'los_mh' as source, period_month, row_problem, source_file
+    select
+        'los_mh' as source,
+        period_month,
+        row_problem,
+        source_file
     from {{ ref('stg_los_mh__hospital_spells') }}
     where row_problem is not null
     union all
-    select 'los_mh' as source, period_month, row_problem, source_file
+    select
+        'los_mh' as source,
+        period_month,
+        row_problem,
+        source_file
     from {{ ref('stg_los_mh__ward_stays') }}
     where row_problem is not null
 ),
@@ -81,7 +97,8 @@ rejection_rows as (
         source_file || ': ' || min(
             coalesce('row ' || source_row || ', ', '') || coalesce('column ' || source_column || ': ', '')
             || case
-                when source in {{ patient_level_sources() }} then 'broke rule ' || rule || ' (values withheld: patient-level data)'
+                when source in {{ patient_level_sources() }}
+                    then 'broke rule ' || rule || ' (values withheld: patient-level data)'
                 else message
             end
         ) || ' (quarantined to ' || min(quarantined_to) || ')' as details
@@ -116,8 +133,8 @@ row_flag_rows as (
         cast(count(distinct source_row) + coalesce(sum(case when source_row is null then row_count end), 0) as double)
             as observed_value,
         'rows loaded and flagged (a warning: the publication is genuine, these rows disagree with its own rules) in '
-            || min(source_file)
-            || coalesce('; trusts touched: ' || string_agg(distinct org_code, ', ' order by org_code), '') as details
+        || min(source_file)
+        || coalesce('; trusts touched: ' || string_agg(distinct org_code, ', ' order by org_code), '') as details
     from {{ ref('int_quality__current_row_flags') }}
     group by source, period_month, rule
 ),

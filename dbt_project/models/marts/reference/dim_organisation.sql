@@ -55,13 +55,20 @@ organisations_only_in_feeds as (
     from rtt_providers
     left join icbs as provider_icbs
         on rtt_providers.icb_code = provider_icbs.icb_code
-    where rtt_providers.org_code not in (select org_code from organisations)
+    where rtt_providers.org_code not in (select organisations.org_code from organisations)
 ),
 
 all_organisations as (
     select * from reference_organisations
     union all
     select * from organisations_only_in_feeds
+),
+
+regions as (
+    select distinct
+        region_code,
+        region_name
+    from icbs
 )
 
 select
@@ -80,5 +87,5 @@ select
 from all_organisations
 left join icbs
     on all_organisations.icb_code = icbs.icb_code
-left join (select distinct region_code, region_name from icbs) as regions
+left join regions
     on all_organisations.region_code = regions.region_code

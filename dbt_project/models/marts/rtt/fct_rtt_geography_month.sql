@@ -44,9 +44,17 @@ icb_names_published as (
         icb_code,
         arg_max(icb_name, period_month) as icb_name
     from (
-        select period_month, provider_parent_org_code as icb_code, provider_parent_name as icb_name from waiting
+        select
+            period_month,
+            provider_parent_org_code as icb_code,
+            provider_parent_name as icb_name
+        from waiting
         union all
-        select period_month, commissioner_parent_org_code, commissioner_parent_name from waiting
+        select
+            period_month,
+            commissioner_parent_org_code,
+            commissioner_parent_name
+        from waiting
     ) as named
     where icb_code is not null and icb_name is not null and icb_name <> ''
     group by icb_code
@@ -54,34 +62,36 @@ icb_names_published as (
 
 -- each provider-commissioner pair once per basis, with the ICB it counts in
 attributed as (
-    {%- for basis, column in [('provider', 'provider_parent_org_code'), ('commissioner', 'commissioner_parent_org_code')] %}
-    {%- for icb_basis in ['as_was', 'as_is'] %}
-    select
-        waiting.*,
-        '{{ basis }}' as attribution_basis,
-        '{{ icb_basis }}' as icb_basis,
-        {%- if icb_basis == 'as_was' %}
-        waiting.{{ column }} as icb_code
-        {%- elif basis == 'provider' %}
-        coalesce(provider_icb_today.icb_code, waiting.{{ column }}) as icb_code
-        {%- else %}
-        coalesce(commissioner_icb_today.icb_code, waiting.{{ column }}) as icb_code
+    {%- for basis, column in [
+        ('provider', 'provider_parent_org_code'), ('commissioner', 'commissioner_parent_org_code'),
+    ] %}
+        {%- for icb_basis in ['as_was', 'as_is'] %}
+            select
+                waiting.*,
+                '{{ basis }}' as attribution_basis,
+                '{{ icb_basis }}' as icb_basis,
+                {%- if icb_basis == 'as_was' %}
+                    waiting.{{ column }} as icb_code
+                {%- elif basis == 'provider' %}
+                    coalesce(provider_icb_today.icb_code, waiting.{{ column }}) as icb_code
+                {%- else %}
+                    coalesce(commissioner_icb_today.icb_code, waiting.{{ column }}) as icb_code
+                {%- endif %}
+            from waiting
+            {%- if icb_basis == 'as_is' and basis == 'provider' %}
+            left join provider_icb_today
+                on waiting.org_code = provider_icb_today.org_code
+            {%- elif icb_basis == 'as_is' %}
+            left join commissioner_icb_today
+                on waiting.commissioner_org_code = commissioner_icb_today.commissioner_org_code
+            {%- endif %}
+    {%- if not loop.last %}
+                union all
+            {%- endif %}
+        {%- endfor %}
+    {%- if not loop.last %}
+            union all
         {%- endif %}
-    from waiting
-    {%- if icb_basis == 'as_is' and basis == 'provider' %}
-    left join provider_icb_today
-        on waiting.org_code = provider_icb_today.org_code
-    {%- elif icb_basis == 'as_is' %}
-    left join commissioner_icb_today
-        on waiting.commissioner_org_code = commissioner_icb_today.commissioner_org_code
-    {%- endif %}
-    {%- if not loop.last %}
-    union all
-    {%- endif %}
-    {%- endfor %}
-    {%- if not loop.last %}
-    union all
-    {%- endif %}
     {%- endfor %}
 ),
 

@@ -27,7 +27,8 @@ select
     coalesce(row_flags, '') not like '%row_in_file_month%' as is_in_month,
     row_flags
 from cells
-qualify row_number() over (
-    partition by period_month, period, lower(trim(level)), trim(org_code), metric_group, metric
-    order by source_row
-) = 1
+qualify
+    row_number() over (
+        partition by period_month, period, lower(trim(level)), trim(org_code), metric_group, metric
+        order by source_row
+    ) = 1

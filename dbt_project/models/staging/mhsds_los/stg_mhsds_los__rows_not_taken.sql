@@ -3,5 +3,10 @@ with rows_not_taken as (
     select * from {{ source('mhsds_los', 'rows_not_taken') }}
 )
 
-select period_month, source_file, measure_id, breakdown, row_count
+select
+    period_month,
+    source_file,
+    measure_id,
+    breakdown,
+    row_count
 from rows_not_taken

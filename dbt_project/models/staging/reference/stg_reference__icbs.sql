@@ -39,7 +39,7 @@ succession_chain (icb_code, current_icb_code, steps) as (
         succession_chain.steps + 1
     from succession_chain
     inner join successors_per_icb
-        on successors_per_icb.predecessor_icb_code = succession_chain.current_icb_code
+        on succession_chain.current_icb_code = successors_per_icb.predecessor_icb_code
     -- a split has no single successor to follow; a loop in the seed must not hang the build
     where successors_per_icb.successor_count = 1
         and succession_chain.steps < 20

@@ -22,7 +22,7 @@ select
     trim(treatment_function_name) as treatment_function_name,
     upper(trim(treatment_function_code)) = 'C_999' as is_total_row,
     {%- for column in rtt_band_columns() %}
-    coalesce({{ column }}, 0) as {{ column }},
+        coalesce({{ column }}, 0) as {{ column }},
     {%- endfor %}
     coalesce(total, 0) as total,
     coalesce(patients_with_unknown_clock_start_date, 0) as patients_with_unknown_clock_start_date,
