@@ -114,7 +114,8 @@ def provider_month(path: Path, month: date, successors: dict[str, str]) -> pd.Da
     result["clock_starts"] = part_total("Part_3")
     result["admitted_clock_stops"] = part_total("Part_1A")
     result["non_admitted_clock_stops"] = part_total("Part_1B")
-    result["clock_stops"] = result["admitted_clock_stops"] + result["non_admitted_clock_stops"]
+    # a part a trust published no rows of counts as none (SPEC §6, as the warehouse counts it): NaN only when both are
+    result["clock_stops"] = result["admitted_clock_stops"].add(result["non_admitted_clock_stops"], fill_value=0)
     result["commissioner_count"] = commissioners.reindex(result.index).to_numpy()
     result = result.reset_index().rename(columns={"Treatment Function Code": "treatment_function_code"})
     result["treatment_function_name"] = result["treatment_function_code"].map(names).fillna("All treatment functions")

@@ -53,11 +53,15 @@ def published():
     england = 0
     by_provider_icb, by_commissioner_icb = defaultdict(int), defaultdict(int)
     part_2_keys = set()
+    stops: dict[str, dict[str, int]] = defaultdict(dict)  # trust → {part: completed pathways} of its C_999 rows
     for row in rows:
         part, function = row[at["RTT Part Type"]], row[at["Treatment Function Code"]]
         key = (row[at["Provider Org Code"]], row[at["Commissioner Org Code"]], function)
         if part == "Part_2":
             part_2_keys.add(key)
+        if part in ("Part_1A", "Part_1B") and function == "C_999":
+            parts = stops[row[at["Provider Org Code"]]]
+            parts[part] = parts.get(part, 0) + count(row, "Total All")
         if part != "Part_2" or function != "C_999":
             continue
         trust = trusts[row[at["Provider Org Code"]]]
@@ -83,6 +87,7 @@ def published():
         "by_provider_icb": dict(by_provider_icb),
         "by_commissioner_icb": dict(by_commissioner_icb),
         "flagged_lines": part_2a_without_part_2,
+        "clock_stops": {code: dict(parts) for code, parts in stops.items()},
     }
 
 
@@ -191,3 +196,32 @@ def test_icb_totals_on_both_bases_equal_the_file(real_run, published):
     assert by_provider == published["by_provider_icb"]
     assert by_commissioner == published["by_commissioner_icb"]
     assert len(by_provider) == 36 and {"D7T5G", "S0E4D", "S1Y5D", "S9B9J", "T6Y0W", "Z9B2Z"} <= set(by_provider)
+
+
+def test_every_trusts_clock_stops_are_its_admitted_and_non_admitted_completed_pathways(real_run, published):
+    """Clock stops = Part_1A + Part_1B (Total All of the trust's C_999 rows). A trust publishes no rows of a part it
+    completed no pathway of: that part counts as none (RXG, a mental health trust, publishes Part_1B only), and the
+    collaborative's clock stops are its members' sum."""
+    with _serving(real_run) as con:
+        served = dict(
+            con.execute(
+                "select org_code, clock_stops from fct_rtt_provider_month where treatment_function_code = 'ALL'"
+            ).fetchall()
+        )
+        collaborative = con.execute(
+            "select value from fct_collaborative_metric_month where collaborative_code = 'WYMHLDA' "
+            "and org_code = 'ALL' and membership_basis = 'as_is' and metric_code = 'rtt_clock_stops'"
+        ).fetchone()
+        members = {
+            row[0]
+            for row in con.execute(
+                "select org_code from fct_collaborative_metric_month where collaborative_code = 'WYMHLDA' "
+                "and org_code <> 'ALL' and membership_basis = 'as_is' and metric_code = 'rtt_clock_stops'"
+            ).fetchall()
+        }
+    expected = {code: sum(parts.values()) for code, parts in published["clock_stops"].items()}
+    one_part_only = {code for code, parts in published["clock_stops"].items() if len(parts) == 1}
+    assert "RXG" in one_part_only and set(published["clock_stops"]["RXG"]) == {"Part_1B"}
+    assert {code: served[code] for code in expected} == expected
+    assert {"RXG", "TAD"} <= members
+    assert collaborative == (sum(expected.get(code, 0) for code in members),)

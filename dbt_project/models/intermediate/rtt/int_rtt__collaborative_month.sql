@@ -53,5 +53,5 @@ select
     {{ rtt_waiting_measures() }},
     incomplete_pathways_with_dta,
     clock_starts,
-    admitted_clock_stops + non_admitted_clock_stops as clock_stops
+    {{ rtt_clock_stops('admitted_clock_stops', 'non_admitted_clock_stops') }} as clock_stops
 from measured

@@ -75,7 +75,7 @@ select
     {{ rtt_waiting_measures() }},
     measured.incomplete_pathways_with_dta,
     measured.clock_starts,
-    measured.admitted_clock_stops + measured.non_admitted_clock_stops as clock_stops,
+    {{ rtt_clock_stops('measured.admitted_clock_stops', 'measured.non_admitted_clock_stops') }} as clock_stops,
     measured.admitted_clock_stops,
     measured.non_admitted_clock_stops,
     measured.wait_bands,
