@@ -298,7 +298,7 @@ def _pull(args: argparse.Namespace) -> int:
 
 def _bench(args: argparse.Namespace) -> int:
     """National-scale benchmark (SPEC §12): prints the table, writes bench.json and bench.md to --out."""
-    from orchestration.bench import DEFAULT_BENCH_DIR, run_bench
+    from orchestration.bench import DEFAULT_BENCH_DIR, DEFAULT_REAL_RTT, run_bench
 
     if args.months < 2 or not 0 <= args.spell_fraction <= 1:
         print("bench: --months must be at least 2 and --spell-fraction between 0 and 1", file=sys.stderr)
@@ -312,6 +312,7 @@ def _bench(args: argparse.Namespace) -> int:
         acute_months=args.acute_months,
         query_repeats=args.query_repeats,
         command=command,
+        real_rtt=Path(args.real_rtt) if args.real_rtt else DEFAULT_REAL_RTT,
     )
     return 0 if all(m["ok"] for m in report["measurements"].values()) else 1
 
@@ -397,6 +398,11 @@ def build_parser() -> argparse.ArgumentParser:
     bench.add_argument("--acute-months", type=int, default=12, help="months of spells (default: %(default)s)")
     bench.add_argument("--query-repeats", type=int, default=20, help="runs of each dashboard query (default: 20)")
     bench.add_argument("--out", help="folder for the files, warehouses and results (default: ./warehouse/bench)")
+    bench.add_argument(
+        "--real-rtt",
+        help="a real RTT full extract (zip or CSV) to time beside pandas "
+        "(default: ../shared/real/rtt/20260430-RTT-April-2026-full-extract.zip when it is there)",
+    )
     bench.set_defaults(handler=_bench)
     coverage = commands.add_parser(
         "evaluate-coverage",
