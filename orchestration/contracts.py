@@ -233,15 +233,25 @@ def validate_frame(
     if validation.success:
         return []
     results, expectations = validation.results, list(suite.expectations)
-    if len(results) == len(expectations) and all(
-        result.expectation_config.type == expectation.expectation_type
-        for result, expectation in zip(results, expectations, strict=True)
-    ):  # GX reports in suite order: keep just the failed ones
-        suite.expectations = [e for e, result in zip(expectations, results, strict=True) if not result.success]
+
+    # GX reports results grouped by column, the failed metrics first, not in suite order: match each result to
+    # its expectation by type and meta (rule ids are unique within a suite), never by position (which kept a
+    # passing expectation in place of a failed one whenever GX reordered a suite of one expectation type).
+    def key(configuration) -> tuple[str, str, str | None]:  # (a result's kwargs have their parameters filled)
+        meta = json.dumps(configuration.meta or {}, sort_keys=True, default=str)
+        return configuration.type, meta, str(configuration.kwargs.get("column"))
+
+    keys = [key(expectation.configuration) for expectation in expectations]
+    if len(results) == len(expectations) and len(set(keys)) == len(keys):
+        failed = {key(result.expectation_config) for result in results if not result.success}
+        suite.expectations = [e for e, k in zip(expectations, keys, strict=True) if k in failed]
     if any(severity_of(expectation) == "warn" for expectation in suite.expectations):
         max_rows = max(max_rows, MAX_FLAGGED_ROWS_PER_RULE)  # every flagged row is recorded, not just the first
     validation = run_suite(frame, suite_name, parameters, max_rows=max_rows, suite=suite)
-    return failures_of(validation, frame)
+    from orchestration.contracts_sql import gx_order
+
+    # in the order GX gives when it runs the whole suite once, whichever expectations were run again
+    return gx_order(failures_of(validation, frame), [e.configuration.to_json_dict() for e in expectations])
 
 
 def _renderable(suite: dict) -> dict:

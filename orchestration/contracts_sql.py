@@ -288,11 +288,15 @@ class _Plan:
     missing: tuple[str, ...] = ()
 
 
-def _plan(expectation: CompiledExpectation, types: Mapping[str, str]) -> _Plan:
+def _plan(expectation: CompiledExpectation, types: Mapping[str, str], present: set[str]) -> _Plan:
     plan = _Plan(expectation)
-    missing = tuple(column for column in expectation.columns if column not in types)
+    missing = tuple(column for column in expectation.columns if column not in present)
     kind = expectation.expectation_type
-    if missing and not kind.startswith("expect_table_"):
+    if kind.startswith("expect_table_"):
+        plan.missing = missing  # as failures_of names them; the rule itself says what is wrong
+        return plan
+    missing = tuple(column for column in expectation.columns if column not in present or column not in types)
+    if missing:
         plan.missing = missing
         plan.error = f'Error: The column "{missing[0]}" in BatchData does not exist.'
         return plan
@@ -393,6 +397,7 @@ def evaluate(
     flagged_rows: int | None = None,
     labels: Any = None,
     columns: Sequence[str] | None = None,
+    suite_expectations: Sequence[Mapping[str, Any]] = (),
 ) -> list:
     """Evaluate compiled ``expectations`` over ``relation`` (SQL text naming a table, a view or a registered
     object); return the :class:`~orchestration.contracts.ExpectationFailure` records of those that failed.
@@ -400,15 +405,16 @@ def evaluate(
     Offending rows are reported by ``line_column`` (in its order), or by ``labels[line]`` when ``labels`` is
     given (a frame's index, with ``line_column`` its positions). ``columns`` are the columns the table-columns
     rules see (default: the relation's, without ``line_column``; a frame's own, which may repeat a name).
-    When any failed expectation is a warning, every failed one reports up to ``flagged_rows`` rows (as
-    :func:`orchestration.contracts.validate_frame` asks GX to).
+    An error reports its first ``max_rows`` rows, a warning (GX ``warning``/``info``) its first ``flagged_rows``
+    (each flagged row is recorded). Failures come in GX's order for ``suite_expectations`` (the suite's JSON).
     """
     from orchestration.contracts import SEVERITY_OF_GX, ExpectationFailure
 
     described = con.execute(f"DESCRIBE SELECT * FROM {relation}").fetchall()
     types = {row[0]: row[1] for row in described if row[0] != line_column}
     columns = list(types) if columns is None else list(columns)
-    plans = [_plan(expectation, types) for expectation in expectations]
+    present = set(columns)
+    plans = [_plan(expectation, types, present) for expectation in expectations]
 
     # One scan: every column map expectation's unexpected and non-null counts, every distinct set.
     selects: list[str] = ["count(*)"]
@@ -486,15 +492,12 @@ def evaluate(
 
     if not failed:
         return []
-    limit = max_rows
-    if flagged_rows is not None and any(
-        SEVERITY_OF_GX.get(plan.expectation.gx_severity, "error") == "warn" for plan, _, _ in failed
-    ):
-        limit = max(max_rows, flagged_rows)
     line = quote(line_column)
     failures = []
     for plan, result, unexpected in failed:
         expectation = plan.expectation
+        severity = SEVERITY_OF_GX.get(expectation.gx_severity, "error")
+        limit = max(max_rows, flagged_rows or 0) if severity == "warn" else max_rows
         rows: tuple = ()
         values: tuple = ()
         if unexpected:
@@ -527,26 +530,35 @@ def evaluate(
                 result=result,
                 missing_columns=plan.missing,
                 error=plan.error,
-                severity="error" if plan.error else SEVERITY_OF_GX.get(expectation.gx_severity, "error"),
+                severity="error" if plan.error else severity,
             )
         )
-    return gx_order(failures)
+    return gx_order(failures, suite_expectations)
 
 
-def gx_order(failures: Sequence) -> list:
-    """Failures in the order GX reports them: those whose metrics could not be computed first, then grouped by
-    their ``column`` argument in order of first appearance (GX's ``process_expectations_for_validation``)."""
-    groups: dict[str, list] = {}
-    for failure in failures:
-        column = (
-            failure.columns[0]
-            if failure.expectation_type in COLUMN_MAP_TYPES
-            or (failure.expectation_type == "expect_column_distinct_values_to_contain_set")
-            else "\0no column"
-        )
-        groups.setdefault(column, []).append(failure)
-    ordered = [failure for group in groups.values() for failure in group]
-    return [f for f in ordered if f.error] + [f for f in ordered if not f.error]
+def gx_order(failures: Sequence, suite_expectations: Sequence[Mapping[str, Any]]) -> list:
+    """Failures in the order GX reports a whole suite run once: those whose metrics could not be computed
+    first, then by the suite's expectations grouped by their ``column`` argument in order of first appearance
+    (GX's ``Validator.process_expectations_for_validation``), ``_nocolumn`` being one group like the others."""
+    from orchestration.contracts import _expectation_columns
+
+    groups: dict[str, list[int]] = {}
+    for position, expectation in enumerate(suite_expectations):
+        column = (expectation.get("kwargs") or {}).get("column")
+        groups.setdefault(column if isinstance(column, str) else "\0no column", []).append(position)
+    rank: dict[tuple, int] = {}
+    for order, position in enumerate(position for group in groups.values() for position in group):
+        expectation = suite_expectations[position]
+        kind = expectation.get("type") or expectation.get("expectation_type")
+        meta = expectation.get("meta") or {}
+        key = (kind, meta.get("rule", kind), _expectation_columns(expectation.get("kwargs") or {}))
+        rank.setdefault(key, order)
+
+    def place(failure) -> tuple[bool, int]:
+        key = (failure.expectation_type, failure.rule, tuple(failure.columns))
+        return failure.error is None, rank.get(key, len(rank))
+
+    return sorted(failures, key=place)
 
 
 def validate_relation(
@@ -565,7 +577,8 @@ def validate_relation(
     from orchestration.contracts import MAX_FLAGGED_ROWS_PER_RULE
     from orchestration.raw import MAX_ROWS_PER_RULE
 
-    expectations = compile_suite(load_suite_json(suite_name, directory), parameters)
+    suite = load_suite_json(suite_name, directory)
+    expectations = compile_suite(suite, parameters)
     return evaluate(
         con,
         relation,
@@ -575,6 +588,7 @@ def validate_relation(
         flagged_rows=MAX_FLAGGED_ROWS_PER_RULE,
         labels=labels,
         columns=columns,
+        suite_expectations=suite.get("expectations", []),
     )
 
 
