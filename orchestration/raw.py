@@ -241,10 +241,26 @@ def read_csv_as_strings(source_file: str, data: bytes) -> pd.DataFrame:
     Raises :class:`ContractError` for input that is not a CSV data file at all: empty, a header and no rows,
     an HTML page saved under a .csv name, bytes that are not UTF-8, or rows with the wrong number of fields.
     """
+    header, table = read_csv_as_arrow(source_file, data)
+    frame = table.to_pandas()
+    frame.columns = header
+    frame.index = pd.RangeIndex(2, 2 + len(frame), name="line")
+    return frame
+
+
+def read_csv_as_arrow(source_file: str, data: bytes, *, text_type=None) -> tuple[list[str], pa.Table]:
+    """:func:`read_csv_as_strings` without pandas: ``(header, table)``, the table's columns named ``c0``,
+    ``c1``, … by position (a header may repeat a name) holding each cell's text (``""`` when blank), its rows
+    the file's lines 2, 3, … in order. ``text_type`` is the Arrow type of the cells (default ``large_string``,
+    which pandas keeps without copying; ``pa.string()`` halves the offsets for a table DuckDB scans). Raises
+    :class:`ContractError` exactly as :func:`read_csv_as_strings` does.
+    """
+    text_type = pa.large_string() if text_type is None else text_type
     if not data.strip():
         raise ContractError(source_file, "the file is empty", rule="not_empty")
     try:
-        text_head = data.decode("utf-8")[:4096]
+        _check_utf8(data)
+        text_head = data[:4096].decode("utf-8", errors="ignore")  # (a character cut at byte 4096 is dropped)
     except UnicodeDecodeError as error:
         line = data.count(b"\n", 0, error.start) + 1
         message = (
@@ -287,7 +303,7 @@ def read_csv_as_strings(source_file: str, data: bytes) -> pd.DataFrame:
             parse_options=pa_csv.ParseOptions(invalid_row_handler=count_invalid),
             convert_options=pa_csv.ConvertOptions(
                 # large_string is what pandas keeps str columns as: the frame then shares Arrow's buffers
-                column_types=dict.fromkeys(names, pa.large_string()),
+                column_types=dict.fromkeys(names, text_type),
                 strings_can_be_null=False,
                 quoted_strings_can_be_null=False,
             ),
@@ -302,10 +318,26 @@ def read_csv_as_strings(source_file: str, data: bytes) -> pd.DataFrame:
         )
     if table.num_rows == 0:
         raise ContractError(source_file, "has a header but no data rows", rule="has_rows", row=1)
-    frame = table.to_pandas()
-    frame.columns = header
-    frame.index = pd.RangeIndex(2, 2 + len(frame), name="line")
-    return frame
+    return header, table
+
+
+def _check_utf8(data: bytes, step: int = 1 << 22) -> None:
+    """Raise UnicodeDecodeError (offsets into ``data``) unless ``data`` is UTF-8, decoding a few MB at a time:
+    a month of text never exists as one Python string."""
+    start = 0
+    while start < len(data):
+        end = min(len(data), start + step)
+        while start < end < len(data) and (data[end] & 0xC0) == 0x80:  # not inside a character
+            end -= 1
+        if end == start:
+            end = min(len(data), start + step)
+        try:
+            data[start:end].decode("utf-8")
+        except UnicodeDecodeError as error:
+            raise UnicodeDecodeError(
+                error.encoding, data, start + error.start, start + error.end, error.reason
+            ) from None
+        start = end
 
 
 def _column_at(data: bytes, offset: int) -> str | None:
