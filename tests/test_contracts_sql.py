@@ -1,7 +1,8 @@
 """The SQL contract engine (orchestration/contracts_sql.py) against Great Expectations, the referee.
 
 For every file suite in ``expectations/*.json`` the batches the feeds really validate are captured (each feed's own
-reader and derived checks, on bundled sample files and on the bad-input corpus, whose files each break one rule),
+reader and derived checks, on bundled sample files and on the bad-input corpus, whose files each break one rule;
+for RTT, whose checks are SQL over the file's Arrow text, the relation it validates, fetched as a frame for GX),
 then each expectation of the suite is broken on a copy of a good batch (a value out of range, a regex miss, a null,
 a value outside the set, a duplicated key, a missing distinct value, a wrong or missing column), and GX and the SQL
 engine must report the same failures: rule, rows, values, counts, missing columns, error and severity, in GX's
@@ -125,8 +126,24 @@ def captured(bundled_samples, tmp_path_factory):
         )
         return validate_frame(frame, suite_name, parameters, **kwargs)
 
+    def relation_recorder(con, relation, suite_name, parameters=None, *, line_column="source_row", columns=None, **kw):
+        # RTT validates a DuckDB relation: GX gets it as the frame the pandas path used to build (its columns in
+        # the relation's order, the layout's unpublished bands as 0), indexed by line
+        frame = con.execute(f"SELECT * FROM {relation} ORDER BY {line_column}").df().set_index(line_column)
+        frame.index.name = "line"
+        for column in columns or ():
+            if column not in frame.columns:
+                frame[column] = 0.0
+        frame = frame[list(columns)] if columns else frame
+        batches.setdefault(suite_name, []).append(
+            (f"{suite_name} #{len(batches.get(suite_name, []))}", frame, dict(parameters or {}))
+        )
+        return validate_relation(con, relation, suite_name, parameters, line_column=line_column, columns=columns, **kw)
+
     for module in SOURCE_MODULES:
-        patch.setattr(module, "validate_frame", recorder)
+        if hasattr(module, "validate_frame"):
+            patch.setattr(module, "validate_frame", recorder)
+    patch.setattr(rtt.contracts_sql, "validate_relation", relation_recorder)
     try:
         con = duckdb.connect(str(root / "build.duckdb"))
         for feed in feeds.FEEDS:
