@@ -321,6 +321,41 @@ def read_csv_as_arrow(source_file: str, data: bytes, *, text_type=None) -> tuple
     return header, table
 
 
+def once_per_frame(function):
+    """Remember ``function(delivered, frame, *rest)`` while ``frame`` lives: a feed's derived checks are computed
+    by its contract check (on the reading thread) and needed again by its load for the row flags; the second call
+    gets the first result instead of parsing the month's cells again. Keyed by the frame's identity (a frame is
+    never changed once read), the other arguments by equality; an entry goes when its frame is freed."""
+    import functools
+    import threading
+    import weakref
+
+    results: dict[tuple, object] = {}
+    lock = threading.Lock()
+
+    @functools.wraps(function)
+    def remembered(delivered, frame, *rest):
+        key = (id(frame), delivered, rest)
+        with lock:
+            if key in results:
+                return results[key]
+        value = function(delivered, frame, *rest)
+        with lock:
+            if not any(existing[0] == id(frame) for existing in results):
+                weakref.finalize(frame, _forget, results, lock, id(frame))
+            results[key] = value
+        return value
+
+    remembered.cache = results
+    return remembered
+
+
+def _forget(results: dict, lock, frame_id: int) -> None:
+    with lock:
+        for key in [key for key in results if key[0] == frame_id]:
+            del results[key]
+
+
 def _check_utf8(data: bytes, step: int = 1 << 22) -> None:
     """Raise UnicodeDecodeError (offsets into ``data``) unless ``data`` is UTF-8, decoding a few MB at a time:
     a month of text never exists as one Python string."""
