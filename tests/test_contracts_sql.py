@@ -14,6 +14,7 @@ from __future__ import annotations
 import json
 import math
 import re
+from datetime import date
 from pathlib import Path
 
 import duckdb
@@ -443,3 +444,29 @@ def test_the_sql_path_does_not_import_great_expectations(tmp_path):
         cwd=Path(__file__).resolve().parent.parent,
     )
     assert out.stdout.strip() == "False"
+
+
+def test_rtt_counts_are_whole_numbers_as_published_not_as_duckdb_casts(tmp_path):
+    """DuckDB's cast takes ' 5', '5.0', '1_000' and '0x10' as numbers; the contract does not (nor a count beyond
+    64 bits), while '+7' is a whole number. Each such cell is named by line and column."""
+    import csv
+    import io
+
+    from tests.rtt_files import rtt_row, write_rtt_file
+
+    month = date(2024, 4, 1)
+    rows = [rtt_row("RAL", f"0{i}N", "Part_2", "C_100", {0: 3, 1: 4}) for i in range(8)]
+    path = write_rtt_file(tmp_path, month, rows, zipped=False)
+    table = list(csv.reader(io.StringIO(path.read_text(encoding="utf-8"), newline="")))
+    band = table[0].index("Gt 01 To 02 Weeks SUM 1")
+    cells = {2: " 5", 3: "5.0", 4: "1_000", 5: "0x10", 6: "99999999999999999999", 7: "+4"}
+    for line, cell in cells.items():
+        table[line - 1][band] = cell
+    buffer = io.StringIO()
+    csv.writer(buffer, lineterminator="\r\n").writerows(table)
+    path.write_text(buffer.getvalue(), encoding="utf-8")
+    rtt_file, text = rtt.read_rtt_file(path)
+    violations = rtt.check_rtt_contract(rtt_file, text, today=date(2026, 1, 1))
+    unreadable = {(v.row, v.column) for v in violations if v.rule == "count_is_whole_number"}
+    assert unreadable == {(line, "Gt 01 To 02 Weeks SUM 1") for line in (2, 3, 4, 5, 6)}
+    assert all(v.severity == "error" for v in violations if v.rule == "count_is_whole_number")
