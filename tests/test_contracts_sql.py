@@ -470,3 +470,48 @@ def test_rtt_counts_are_whole_numbers_as_published_not_as_duckdb_casts(tmp_path)
     unreadable = {(v.row, v.column) for v in violations if v.rule == "count_is_whole_number"}
     assert unreadable == {(line, "Gt 01 To 02 Weeks SUM 1") for line in (2, 3, 4, 5, 6)}
     assert all(v.severity == "error" for v in violations if v.rule == "count_is_whole_number")
+
+
+@pytest.mark.parametrize("mostly", [None, 0.5, 0.7, 0.9])
+def test_strict_bounds_and_mostly_fail_alike(tmp_path, mostly):
+    """Arguments no file suite uses yet, refereed the same way: strict_min/strict_max, one-sided bounds,
+    ``mostly`` (the share of non-null values that must pass), a set of numbers on a number column."""
+    extra = {} if mostly is None else {"mostly": mostly}
+    expectations = [
+        {
+            "type": "expect_column_values_to_be_between",
+            "kwargs": {"column": "x", "min_value": 1, "max_value": 8, "strict_min": True, "strict_max": True, **extra},
+            "meta": {"rule": "strict"},
+        },
+        {
+            "type": "expect_column_values_to_be_between",
+            "kwargs": {"column": "x", "min_value": 2, **extra},
+            "severity": "info",
+            "meta": {"rule": "at_least_2"},
+        },
+        {
+            "type": "expect_column_values_to_match_regex",
+            "kwargs": {"column": "s", "regex": "^a", **extra},
+            "meta": {"rule": "starts_with_a"},
+        },
+        {
+            "type": "expect_column_values_to_be_in_set",
+            "kwargs": {"column": "x", "value_set": [1, 2, 3], **extra},
+            "severity": "warning",
+            "meta": {"rule": "small"},
+        },
+        {"type": "expect_column_values_to_not_be_null", "kwargs": {"column": "s", **extra}, "meta": {"rule": "s"}},
+    ]
+    (tmp_path / "synthetic.json").write_text(json.dumps({"name": "synthetic", "expectations": expectations}))
+    frame = pd.DataFrame(
+        {
+            "x": [1.0, 2.0, 3.0, 8.0, np.nan, 5.0, 2.5, 9.0, 1.5, 3.0],
+            "s": ["a", "ab", "b", None, "a", "ba", "a", "a", None, "ax"],
+        },
+        index=range(10, 20),
+    )
+    by_gx = contracts.validate_frame(frame, "synthetic", directory=tmp_path, engine="gx")
+    by_sql = contracts.validate_frame(frame, "synthetic", directory=tmp_path, engine="sql")
+    assert _comparable(by_sql) == _comparable(by_gx)
+    if mostly is None:
+        assert {f.rule for f in by_sql} == {"strict", "at_least_2", "starts_with_a", "small", "s"}
