@@ -190,6 +190,20 @@ def failures_of(validation, frame: pd.DataFrame) -> list[ExpectationFailure]:
     return failures
 
 
+#: Who evaluates file contracts: ``sql`` (DuckDB, the default) or ``gx`` (GX's pandas batch, the referee).
+CONTRACT_ENGINES = ("sql", "gx")
+
+
+def contract_engine(engine: str | None = None) -> str:
+    """``engine``, else ``COLLAB_CONTRACT_ENGINE``, else ``sql``; anything else is refused."""
+    import os
+
+    chosen = (engine or os.environ.get("COLLAB_CONTRACT_ENGINE") or "sql").strip().lower()
+    if chosen not in CONTRACT_ENGINES:
+        raise ValueError(f"COLLAB_CONTRACT_ENGINE must be one of {', '.join(CONTRACT_ENGINES)}, not {chosen!r}")
+    return chosen
+
+
 def validate_frame(
     frame: pd.DataFrame,
     suite_name: str,
@@ -197,30 +211,47 @@ def validate_frame(
     *,
     directory: Path | None = None,
     max_rows: int = MAX_ROWS_PER_RULE,
+    engine: str | None = None,
 ) -> list[ExpectationFailure]:
     """Validate ``frame`` against the suite ``suite_name``; return the expectations that failed ([] = passed).
 
     ``parameters`` fills the suite's ``{"$PARAMETER": …}`` placeholders (values that depend on the file, such as
     its month). Rows are reported by the frame's own index labels.
 
-    Every file passes through here, and almost every file passes: the suite is run first with GX's BASIC result
-    format (about a third of the cost), and only the expectations that failed are run again with SUMMARY to
-    find their rows.
+    ``engine`` (default: ``COLLAB_CONTRACT_ENGINE``, else ``sql``) picks who evaluates the suite: ``sql`` compiles
+    it to DuckDB SQL over the registered frame (:mod:`orchestration.contracts_sql`, GX's semantics without
+    importing GX), ``gx`` runs GX's pandas batch. With GX, every file passes through here, and almost every file
+    passes: the suite is run first with GX's BASIC result format (about a third of the cost), and only the
+    expectations that failed are run again with SUMMARY to find their rows.
     """
+    if contract_engine(engine) == "sql":
+        from orchestration.contracts_sql import validate_frame_sql
+
+        return validate_frame_sql(frame, suite_name, parameters, directory=directory, max_rows=max_rows)
     suite = load_suite(suite_name, directory)
     validation = run_suite(frame, suite_name, parameters, max_rows=max_rows, summary=False, suite=suite)
     if validation.success:
         return []
     results, expectations = validation.results, list(suite.expectations)
-    if len(results) == len(expectations) and all(
-        result.expectation_config.type == expectation.expectation_type
-        for result, expectation in zip(results, expectations, strict=True)
-    ):  # GX reports in suite order: keep just the failed ones
-        suite.expectations = [e for e, result in zip(expectations, results, strict=True) if not result.success]
+
+    # GX reports results grouped by column, the failed metrics first, not in suite order: match each result to
+    # its expectation by type and meta (rule ids are unique within a suite), never by position (which kept a
+    # passing expectation in place of a failed one whenever GX reordered a suite of one expectation type).
+    def key(configuration) -> tuple[str, str, str | None]:  # (a result's kwargs have their parameters filled)
+        meta = json.dumps(configuration.meta or {}, sort_keys=True, default=str)
+        return configuration.type, meta, str(configuration.kwargs.get("column"))
+
+    keys = [key(expectation.configuration) for expectation in expectations]
+    if len(results) == len(expectations) and len(set(keys)) == len(keys):
+        failed = {key(result.expectation_config) for result in results if not result.success}
+        suite.expectations = [e for e, k in zip(expectations, keys, strict=True) if k in failed]
     if any(severity_of(expectation) == "warn" for expectation in suite.expectations):
         max_rows = max(max_rows, MAX_FLAGGED_ROWS_PER_RULE)  # every flagged row is recorded, not just the first
     validation = run_suite(frame, suite_name, parameters, max_rows=max_rows, suite=suite)
-    return failures_of(validation, frame)
+    from orchestration.contracts_sql import gx_order
+
+    # in the order GX gives when it runs the whole suite once, whichever expectations were run again
+    return gx_order(failures_of(validation, frame), [e.configuration.to_json_dict() for e in expectations])
 
 
 def _renderable(suite: dict) -> dict:

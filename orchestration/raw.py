@@ -241,10 +241,26 @@ def read_csv_as_strings(source_file: str, data: bytes) -> pd.DataFrame:
     Raises :class:`ContractError` for input that is not a CSV data file at all: empty, a header and no rows,
     an HTML page saved under a .csv name, bytes that are not UTF-8, or rows with the wrong number of fields.
     """
+    header, table = read_csv_as_arrow(source_file, data)
+    frame = table.to_pandas()
+    frame.columns = header
+    frame.index = pd.RangeIndex(2, 2 + len(frame), name="line")
+    return frame
+
+
+def read_csv_as_arrow(source_file: str, data: bytes, *, text_type=None) -> tuple[list[str], pa.Table]:
+    """:func:`read_csv_as_strings` without pandas: ``(header, table)``, the table's columns named ``c0``,
+    ``c1``, … by position (a header may repeat a name) holding each cell's text (``""`` when blank), its rows
+    the file's lines 2, 3, … in order. ``text_type`` is the Arrow type of the cells (default ``large_string``,
+    which pandas keeps without copying; ``pa.string()`` halves the offsets for a table DuckDB scans). Raises
+    :class:`ContractError` exactly as :func:`read_csv_as_strings` does.
+    """
+    text_type = pa.large_string() if text_type is None else text_type
     if not data.strip():
         raise ContractError(source_file, "the file is empty", rule="not_empty")
     try:
-        text_head = data.decode("utf-8")[:4096]
+        _check_utf8(data)
+        text_head = data[:4096].decode("utf-8", errors="ignore")  # (a character cut at byte 4096 is dropped)
     except UnicodeDecodeError as error:
         line = data.count(b"\n", 0, error.start) + 1
         message = (
@@ -261,15 +277,24 @@ def read_csv_as_strings(source_file: str, data: bytes) -> pd.DataFrame:
             rule="not_html",
         )
     # Blank lines at the very end are harmless; anywhere else they would shift every later line number.
-    body = data.removeprefix(b"\xef\xbb\xbf").rstrip(b"\r\n") + b"\n"
-    end_of_header = body.find(b"\n")
-    header = next(csv.reader([body[:end_of_header].decode("utf-8").rstrip("\r")]))
-    if end_of_header == len(body) - 1:
+    # The body is data[start:end] + "\n", addressed in place (a month is 80 MB: no copy of it is made)
+    start = 3 if data.startswith(b"\xef\xbb\xbf") else 0
+    end = len(data)
+    while end > start and data[end - 1] in b"\r\n":
+        end -= 1
+
+    def body() -> bytes:  # a copy, only to name the lines of a file that already failed
+        return data[start:end] + b"\n"
+
+    end_of_header = data.find(b"\n", start, end)
+    end_of_header = end if end_of_header < 0 else end_of_header
+    header = next(csv.reader([data[start:end_of_header].decode("utf-8").rstrip("\r")]))
+    if end_of_header == end:
         raise ContractError(source_file, "has a header but no data rows", rule="has_rows", row=1)
     width = len(header)
-    if body.find(b"\n\n") >= 0 or body.find(b"\n\r\n") >= 0:
+    if data.find(b"\n\n", start, end) >= 0 or data.find(b"\n\r\n", start, end) >= 0:
         raise ContractError(
-            source_file, "blank lines between rows", violations=_field_count_violations(source_file, body, width)
+            source_file, "blank lines between rows", violations=_field_count_violations(source_file, body(), width)
         )
 
     names = [f"c{i}" for i in range(width)]
@@ -282,12 +307,12 @@ def read_csv_as_strings(source_file: str, data: bytes) -> pd.DataFrame:
 
     try:
         table = pa_csv.read_csv(
-            io.BytesIO(body),
+            pa.BufferReader(pa.py_buffer(data)[start:end]),
             read_options=pa_csv.ReadOptions(column_names=names, skip_rows=1, block_size=1 << 24),
             parse_options=pa_csv.ParseOptions(invalid_row_handler=count_invalid),
             convert_options=pa_csv.ConvertOptions(
                 # large_string is what pandas keeps str columns as: the frame then shares Arrow's buffers
-                column_types=dict.fromkeys(names, pa.large_string()),
+                column_types=dict.fromkeys(names, text_type),
                 strings_can_be_null=False,
                 quoted_strings_can_be_null=False,
             ),
@@ -298,14 +323,65 @@ def read_csv_as_strings(source_file: str, data: bytes) -> pd.DataFrame:
         raise ContractError(
             source_file,
             "rows with the wrong number of fields",
-            violations=_field_count_violations(source_file, body, width),
+            violations=_field_count_violations(source_file, body(), width),
         )
     if table.num_rows == 0:
         raise ContractError(source_file, "has a header but no data rows", rule="has_rows", row=1)
-    frame = table.to_pandas()
-    frame.columns = header
-    frame.index = pd.RangeIndex(2, 2 + len(frame), name="line")
-    return frame
+    return header, table
+
+
+def once_per_frame(function):
+    """Remember ``function(delivered, frame, *rest)`` while ``frame`` lives: a feed's derived checks are computed
+    by its contract check (on the reading thread) and needed again by its load for the row flags; the second call
+    gets the first result instead of parsing the month's cells again. Keyed by the frame's identity (a frame is
+    never changed once read), the other arguments by equality; an entry goes when its frame is freed."""
+    import functools
+    import threading
+    import weakref
+
+    results: dict[tuple, object] = {}
+    lock = threading.Lock()
+
+    @functools.wraps(function)
+    def remembered(delivered, frame, *rest):
+        key = (id(frame), delivered, rest)
+        with lock:
+            if key in results:
+                return results[key]
+        value = function(delivered, frame, *rest)
+        with lock:
+            if not any(existing[0] == id(frame) for existing in results):
+                weakref.finalize(frame, _forget, results, lock, id(frame))
+            results[key] = value
+        return value
+
+    remembered.cache = results
+    return remembered
+
+
+def _forget(results: dict, lock, frame_id: int) -> None:
+    with lock:
+        for key in [key for key in results if key[0] == frame_id]:
+            del results[key]
+
+
+def _check_utf8(data: bytes, step: int = 1 << 22) -> None:
+    """Raise UnicodeDecodeError (offsets into ``data``) unless ``data`` is UTF-8, decoding a few MB at a time:
+    a month of text never exists as one Python string."""
+    start = 0
+    while start < len(data):
+        end = min(len(data), start + step)
+        while start < end < len(data) and (data[end] & 0xC0) == 0x80:  # not inside a character
+            end -= 1
+        if end == start:
+            end = min(len(data), start + step)
+        try:
+            data[start:end].decode("utf-8")
+        except UnicodeDecodeError as error:
+            raise UnicodeDecodeError(
+                error.encoding, data, start + error.start, start + error.end, error.reason
+            ) from None
+        start = end
 
 
 def _column_at(data: bytes, offset: int) -> str | None:

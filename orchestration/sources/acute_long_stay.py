@@ -373,6 +373,7 @@ def _text(frame: pd.DataFrame, column: str) -> pd.Series:
     return pd.Series("", index=frame.index)
 
 
+@raw.once_per_frame
 def _validation_batch(sitrep_file: SitrepFile, frame: pd.DataFrame, today: date) -> pd.DataFrame:
     """The file's cells plus the derived ``check_*`` columns the suite expects (0 = the row keeps the rule)."""
     month = sitrep_file.period_month

@@ -388,6 +388,7 @@ class _Parsed:
         return int(self.frame.index.get_loc(line))
 
 
+@raw.once_per_frame
 def _parse(acute: AcuteFile, frame: pd.DataFrame) -> _Parsed:
     n = len(frame)
     columns = acute.columns

@@ -452,6 +452,7 @@ class _Parsed:
     row_problem: np.ndarray
 
 
+@raw.once_per_frame
 def _parse(table: Table, frame: pd.DataFrame) -> _Parsed:
     n = len(frame)
     values, blank_columns, bad_dates, bad_numbers = {}, {}, {}, {}

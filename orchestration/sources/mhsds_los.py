@@ -197,6 +197,7 @@ def taken_mask(frame: pd.DataFrame) -> np.ndarray:
     )
 
 
+@raw.once_per_frame
 def derived_checks(mfile: oap.OapFile, frame: pd.DataFrame) -> dict[str, np.ndarray]:
     """Every ``check_*`` column of the suite (0, or a value in the rule's set, where a rule holds).
 

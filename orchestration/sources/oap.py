@@ -373,6 +373,7 @@ def _text(frame: pd.DataFrame, column: str, n: int) -> pd.Series:
     return series.str.strip() if series is not None else pd.Series([""] * n, index=frame.index, dtype=object)
 
 
+@raw.once_per_frame
 def _derived_checks(oap_file: OapFile, frame: pd.DataFrame) -> _Checked:
     """Every ``check_*`` column of the suite for ``frame`` (0 where a rule holds or does not apply).
 
