@@ -191,7 +191,8 @@ def _unzipped(archive: Path) -> Path:
         if not target.exists():
             folder.mkdir(exist_ok=True)
             handle.extract(member, folder)
-            (folder / member).rename(target) if (folder / member) != target else None
+            if folder / member != target:  # a member inside a folder of the zip
+                (folder / member).rename(target)
     return target
 
 

@@ -27,12 +27,14 @@ import json
 import os
 import shutil
 import uuid
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from datetime import UTC, datetime
 from importlib.metadata import version as installed_version
 from pathlib import Path
 
 import duckdb
+
+from orchestration.nothing_new import settings as run_settings
 
 STATE_DIR_NAME = "dbt_state"
 RECORD_NAME = "build_state.json"
@@ -50,7 +52,7 @@ class BuildPlan:
     full: bool
     select: tuple[str, ...] = ()
     reason: str = ""
-    changed_sources: tuple[str, ...] = field(default=())
+    changed_sources: tuple[str, ...] = ()
 
     @property
     def nothing(self) -> bool:
@@ -69,14 +71,10 @@ def state_dir(warehouse_dir: Path) -> Path:
 
 
 def settings(now: datetime | None = None) -> dict[str, str]:
-    """The settings a build's results depend on: dbt's versions, the month, every ``COLLAB_*`` variable."""
-    now = now or datetime.now(UTC)
-    found = {
-        name: value
-        for name, value in sorted(os.environ.items())
-        if name.startswith("COLLAB_") and name not in _NOT_SETTINGS
-    }
-    found["month"] = f"{now:%Y-%m}"
+    """The settings a build's results depend on: a run's (:func:`orchestration.nothing_new.settings`: every
+    ``COLLAB_*`` variable and the month) but the build database's path, which the pipeline sets for dbt, and
+    dbt's versions."""
+    found = {name: value for name, value in run_settings(now).items() if name not in _NOT_SETTINGS}
     found["dbt-core"] = installed_version("dbt-core")
     found["dbt-duckdb"] = installed_version("dbt-duckdb")
     return found
@@ -188,7 +186,7 @@ def plan_build(
         parts.append(f"changed since the last build: {', '.join(names[:8])}{' …' if len(names) > 8 else ''}")
     return BuildPlan(
         full=False,
-        select=tuple(sorted(buildable, key=_topological_index(manifest).__getitem__)),
+        select=tuple(sorted(buildable, key=topological_index(manifest).__getitem__)),
         reason="; ".join(parts),
         changed_sources=sources,
     )
@@ -245,7 +243,7 @@ def _downstream(manifest: dict, starts: set[str]) -> set[str]:
     return seen
 
 
-def _topological_index(manifest: dict) -> dict[str, int]:
+def topological_index(manifest: dict) -> dict[str, int]:
     """Every node's position in an order where each node comes after the nodes it reads."""
     parents = manifest.get("parent_map", {})
     order: dict[str, int] = {}
@@ -271,10 +269,6 @@ def selectors(manifest: dict, unique_ids: tuple[str, ...]) -> list[str]:
             continue
         found.append("fqn:" + ".".join(node["fqn"]))
     return found
-
-
-def topological(manifest: dict) -> dict[str, int]:
-    return _topological_index(manifest)
 
 
 PENDING_MANIFEST = "manifest.pending.json"
@@ -326,8 +320,3 @@ def remember_build(con: duckdb.DuckDBPyConnection, warehouse_dir: Path) -> None:
     }
     (folder / (RECORD_NAME + ".new")).write_text(json.dumps(record, indent=1), encoding="utf-8")
     os.replace(folder / (RECORD_NAME + ".new"), folder / RECORD_NAME)
-
-
-def forget_build(warehouse_dir: Path) -> None:
-    """Drop the record: the next build runs everything."""
-    (state_dir(warehouse_dir) / RECORD_NAME).unlink(missing_ok=True)

@@ -18,7 +18,7 @@ from dagster_dbt import DbtCliResource, DbtProject, dbt_assets
 from packaging.version import Version
 
 from orchestration import progress
-from orchestration.build_state import BuildPlan, forget_token, keep_manifest, plan_build, selectors, topological
+from orchestration.build_state import BuildPlan, forget_token, keep_manifest, plan_build, selectors, topological_index
 from orchestration.resources import DBT_PROJECT_DIR, WarehouseResource
 
 # dbt is installed beside this Python (the project's .venv); make it findable even when .venv is not activated.
@@ -232,7 +232,7 @@ def _carried_over(context: AssetExecutionContext, manifest: dict, plan: BuildPla
     """An output for each selected dbt model or seed this build does not run: nothing it reads changed, so its table
     in the build database is the one the last published build made. In the order of their dependencies."""
     rebuilt = set(plan.select)
-    order = topological(manifest)
+    order = topological_index(manifest)
     wanted = context.op_execution_context.selected_output_names
     carried = [
         key
