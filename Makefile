@@ -8,12 +8,14 @@ INSTALLED := $(VENV)/.installed
 # Superset has its own environment: 6.1.0 needs SQLAlchemy 1.4 and pandas < 2.2 (SPEC §11).
 SUPERSET_VENV := .venv-superset
 SUPERSET_INSTALLED := $(SUPERSET_VENV)/.installed
+# The Spark engine's extra (dbt-spark, pyspark: about 320 MB) in .venv, and Java 17
+SPARK_INSTALLED := $(VENV)/.spark-installed
 WAREHOUSE_DIR ?= $(or $(COLLAB_WAREHOUSE_DIR),warehouse)
 
 # GX Data Docs' scripts, styles and fonts, from the npm registry (orchestration/data_docs_vendor.json), not committed
 VENDORED := vendor/data-docs/.manifest.json
 
-.PHONY: run test test-faults samples bench dagster lint clean chromium dashboards .venv-superset data-docs-assets
+.PHONY: run test test-faults samples bench dagster lint clean chromium dashboards .venv-superset data-docs-assets spark
 
 $(INSTALLED): pyproject.toml
 	@test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
@@ -38,7 +40,7 @@ run: $(INSTALLED) $(VENDORED)
 	$(BIN)/collab-benefits run
 
 ## test: every test (pytest: unit, dbt, the whole pipeline on real files, reports and dashboards in Chromium)
-test: $(INSTALLED) chromium $(SUPERSET_INSTALLED) $(VENDORED)
+test: $(INSTALLED) chromium $(SUPERSET_INSTALLED) $(VENDORED) $(SPARK_INSTALLED)
 	$(BIN)/python -m pytest
 
 ## test-faults: readers during a publish, and runs killed in every phase then recovered (about 6 minutes)
@@ -51,6 +53,19 @@ chromium:
 		echo "Installing Debian's chromium package (needed by the report rendering tests)"; \
 		SUDO=$$( [ "$$(id -u)" = 0 ] || echo sudo ); \
 		$$SUDO apt-get update -qq && DEBIAN_FRONTEND=noninteractive $$SUDO apt-get install -y -qq chromium fonts-dejavu-core >/dev/null; }
+
+## spark: what `collab-benefits run --engine spark` and the two-engine test need: Java 17 (Debian's
+## openjdk-17-jre-headless when no Java 17 is found) and the spark extra (dbt-spark[session], pyspark 3.5) in .venv
+spark: $(SPARK_INSTALLED)
+
+$(SPARK_INSTALLED): pyproject.toml | $(INSTALLED)
+	@test -x /usr/lib/jvm/java-17-openjdk-$$(dpkg --print-architecture 2>/dev/null)/bin/java \
+		|| java -version 2>&1 | grep -q 'version "17' || { \
+		echo "Installing Debian's openjdk-17-jre-headless (Spark 3.5 runs on Java 17)"; \
+		SUDO=$$( [ "$$(id -u)" = 0 ] || echo sudo ); \
+		$$SUDO apt-get update -qq && DEBIAN_FRONTEND=noninteractive $$SUDO apt-get install -y -qq openjdk-17-jre-headless >/dev/null; }
+	$(BIN)/python -m pip install --quiet -e '.[dev,spark]'
+	@touch $(SPARK_INSTALLED)
 
 ## .venv-superset: Superset 6.1.0, duckdb-engine and their pins (dashboards/requirements-superset.txt), from PyPI
 .venv-superset: $(SUPERSET_INSTALLED)

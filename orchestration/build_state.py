@@ -42,7 +42,8 @@ RECORD_VERSION = 1
 TOKEN_TABLE = "audit.dbt_build_state"
 
 #: Set by the pipeline for dbt itself (where the build database is), not a user's setting.
-_NOT_SETTINGS = {"COLLAB_BUILD_DB"}
+#: set by the pipeline itself for dbt (where the build database and Spark's folder are), not by the user
+_NOT_SETTINGS = {"COLLAB_BUILD_DB", "COLLAB_SPARK_DIR"}
 
 
 @dataclass(frozen=True)

@@ -307,6 +307,20 @@ def _pull(args: argparse.Namespace) -> int:
     return 1 if counts.get("failed") else 0
 
 
+def _compare(args: argparse.Namespace) -> int:
+    from orchestration.compare import compare_databases
+
+    for path in (args.left, args.right):
+        if not Path(path).is_file():
+            print(f"collab-benefits compare: {path} is not a file", file=sys.stderr)
+            return 2
+    comparison = compare_databases(
+        Path(args.left), Path(args.right), schemas=tuple(args.schema) if args.schema else None
+    )
+    print(comparison.describe(limit=args.limit))
+    return 0 if comparison.equal else 1
+
+
 def _bench(args: argparse.Namespace) -> int:
     """National-scale benchmark (SPEC §12): prints the table, writes bench.json and bench.md to --out."""
     from orchestration.bench import DEFAULT_BENCH_DIR, DEFAULT_REAL_RTT, run_bench
@@ -422,6 +436,16 @@ def build_parser() -> argparse.ArgumentParser:
         "(default: ../shared/real/rtt/20260430-RTT-April-2026-full-extract.zip when it is there)",
     )
     bench.set_defaults(handler=_bench)
+    compare = commands.add_parser(
+        "compare",
+        help="compare two warehouses' served tables figure for figure (e.g. a DuckDB and a Spark build's "
+        "serving.duckdb); exit 1 when they differ",
+    )
+    compare.add_argument("left", help="a DuckDB file (e.g. warehouse/serving.duckdb)")
+    compare.add_argument("right", help="the other DuckDB file")
+    compare.add_argument("--schema", action="append", help="schema to compare (repeatable; default: every schema)")
+    compare.add_argument("--limit", type=int, default=40, help="differences printed at most (default: 40)")
+    compare.set_defaults(handler=_compare)
     coverage = commands.add_parser(
         "evaluate-coverage",
         help="simulate panels shaped like ours with and without a planted effect and print, for each evaluation "

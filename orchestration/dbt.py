@@ -143,9 +143,10 @@ def warehouse_dbt_models(context: AssetExecutionContext, dbt: DbtCliResource, wa
     build fails the step with dbt's error lines and the log's path."""
     # dbt reads the build database's path from its profile's env_var; the subprocess inherits os.environ.
     os.environ["COLLAB_BUILD_DB"] = str(warehouse.build_db_path)
-    build_vars = {"macros_fingerprint": macros_fingerprint()}
-    build = ["build", "--vars", json.dumps(build_vars)]
     on_spark = warehouse.engine == "spark"
+    # the engine is one of the build's settings: a warehouse built on one engine is rebuilt whole on the other
+    build_vars = {"macros_fingerprint": macros_fingerprint(), **({"engine": "spark"} if on_spark else {})}
+    build = ["build", "--vars", json.dumps(build_vars)]
     if on_spark:
         os.environ["COLLAB_SPARK_DIR"] = str(prepare_spark_dir(warehouse.spark_path))
         build += ["--target", "spark"]

@@ -194,7 +194,12 @@ appender.console.layout.pattern = %d{yy/MM/dd HH:mm:ss} %p %c{1}: %m%n%ex
 
 
 def prepare_spark_dir(spark_dir: Path) -> Path:
-    """The folder the ``spark`` dbt target's session keeps its metastore, tables and log settings in."""
+    """The folder the ``spark`` dbt target's session keeps its metastore, tables and log settings in. Spark 3.5
+    runs on Java 17: Debian's (``make spark`` installs it) is the one used when ``JAVA_HOME`` names none."""
+    if not os.environ.get("JAVA_HOME"):
+        debian_java = sorted(Path("/usr/lib/jvm").glob("java-17-openjdk-*"))
+        if debian_java:
+            os.environ["JAVA_HOME"] = str(debian_java[0])
     spark_dir = Path(spark_dir)
     spark_dir.mkdir(parents=True, exist_ok=True)
     log4j = spark_dir / "log4j2.properties"

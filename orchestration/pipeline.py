@@ -183,8 +183,10 @@ def run_pipeline(
     warehouse_dir: Path | None = None,
     *,
     instance: DagsterInstance | None = None,
+    engine: str | None = None,
 ) -> RunSummary:
     warehouse = WarehouseResource(
+        **({"engine": engine} if engine else {}),
         **({"sources_dir": str(Path(sources_dir).resolve())} if sources_dir else {}),
         **({"warehouse_dir": str(Path(warehouse_dir).resolve())} if warehouse_dir else {}),
     )
