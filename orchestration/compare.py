@@ -91,12 +91,13 @@ class Comparison:
         return "\n".join(lines)
 
 
-def _columns(con, alias: str, schema: str, table: str) -> list[tuple[str, str]]:
-    return con.execute(
+def _columns(con, alias: str, schema: str, table: str, ignore: tuple[str, ...] = ()) -> list[tuple[str, str]]:
+    rows = con.execute(
         "select column_name, data_type from information_schema.columns "
         "where table_catalog = ? and table_schema = ? and table_name = ? order by ordinal_position",
         [alias, schema, table],
     ).fetchall()
+    return [(name, data_type) for name, data_type in rows if name not in ignore]
 
 
 def _tables(con, alias: str, schemas: tuple[str, ...] | None) -> set[str]:
@@ -130,16 +131,24 @@ def _differs(column: str, numeric: bool, tolerance: float) -> str:
 
 
 def compare_databases(
-    left: Path, right: Path, schemas: tuple[str, ...] | None = None, tolerance: float = 1e-9, max_rows_shown: int = 3
+    left: Path,
+    right: Path,
+    schemas: tuple[str, ...] | None = None,
+    tolerance: float = 1e-9,
+    max_rows_shown: int = 3,
+    ignore_columns: tuple[str, ...] = (),
+    ignore_tables: tuple[str, ...] = (),
 ) -> Comparison:
     """Every table (of ``schemas``, when given) in two DuckDB files, compared figure for figure (see the module
-    docstring)."""
+    docstring). ``ignore_columns`` (by name, in every table) and ``ignore_tables`` (``schema.table``) are left out:
+    when or in which run something happened, not what the figures are."""
     comparison = Comparison(Path(left), Path(right))
     con = duckdb.connect()
     try:
         con.execute(f"attach '{left}' as lhs (read_only)")
         con.execute(f"attach '{right}' as rhs (read_only)")
-        left_tables, right_tables = _tables(con, "lhs", schemas), _tables(con, "rhs", schemas)
+        left_tables = _tables(con, "lhs", schemas) - set(ignore_tables)
+        right_tables = _tables(con, "rhs", schemas) - set(ignore_tables)
         for missing in sorted(left_tables - right_tables):
             comparison.problems.append(f"{missing}: only in {left}")
         for missing in sorted(right_tables - left_tables):
@@ -148,7 +157,10 @@ def compare_databases(
             result = TableComparison(name)
             comparison.tables.append(result)
             schema, table = name.split(".", 1)
-            left_columns, right_columns = _columns(con, "lhs", schema, table), _columns(con, "rhs", schema, table)
+            left_columns, right_columns = (
+                _columns(con, "lhs", schema, table, ignore_columns),
+                _columns(con, "rhs", schema, table, ignore_columns),
+            )
             if [c for c, _ in left_columns] != [c for c, _ in right_columns]:
                 result.problems.append(
                     f"columns differ: {[c for c, _ in left_columns]} against {[c for c, _ in right_columns]}"

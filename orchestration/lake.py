@@ -155,14 +155,11 @@ def export_raw(con: duckdb.DuckDBPyConnection, lake_dir: Path, tables: list[tupl
             for month in sorted(set(held_months) - set(months)):
                 shutil.rmtree(_month_file(folder, month).parent, ignore_errors=True)
                 export.removed.append(f"{key}/{month}")
-            if not months:
+            if not months and not (folder / "empty.parquet").is_file():
                 # no rows: one empty file carries the columns (Spark cannot read a table's layout from no file)
-                _write(
-                    con,
-                    f'select {_select_list(columns)} from "{schema}"."{table}" where false',
-                    [],
-                    folder / "empty.parquet",
-                )
+                query = f'select {_select_list(columns)} from "{schema}"."{table}" where false'
+                _write(con, query, [], folder / "empty.parquet")
+                export.written.append(f"{key}/empty")
             new_record[key] = {"columns": layout, "months": months}
         else:
             (rows, hashes) = con.execute(f'select count(*), sum(hash(t)) from "{schema}"."{table}" t').fetchone()
