@@ -23,7 +23,7 @@
     {%- for name, rule in rules.items() %}
         when '{{ name }}' then {{ rule[key] }}
     {%- endfor %}
-        else error('no disclosure rule for setting ' || coalesce(cast({{ setting }} as varchar), 'NULL'))
+        else {{ raise_sql_error("'no disclosure rule for setting ' || coalesce(cast(" ~ setting ~ " as string), 'NULL')") }}
     end
 {%- endmacro %}
 
@@ -67,7 +67,7 @@
     case
         when {{ numerator }} is null or {{ denominator }} is null or {{ denominator }} = 0
             or {{ dc_is_hidden(numerator, setting) }} or {{ dc_is_hidden(denominator, setting) }} then null
-        else round(100.0 * {{ numerator }} / {{ denominator }}, {{ dc_percent_decimals(setting) }})
+        else round(100.0 * cast({{ numerator }} as double) / {{ denominator }}, {{ dc_percent_decimals(setting) }})
     end
 {%- endmacro %}
 
