@@ -71,7 +71,7 @@
     {{ list }}[{{ position }}]
 {%- endmacro %}
 {% macro spark__list_element(list, position) -%}
-    case when {{ position }} >= 1 then element_at({{ list }}, {{ position }}) end
+    case when {{ position }} >= 1 then element_at({{ list }}, cast({{ position }} as int)) end
 {%- endmacro %}
 {% macro default__list_element(list, position) %}{{ engine_not_supported('list_element') }}{% endmacro %}
 
