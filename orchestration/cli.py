@@ -12,7 +12,13 @@ import os
 import sys
 from pathlib import Path
 
-from orchestration.resources import BUNDLED_SAMPLES_DIR, REPO_ROOT, default_sources_dir, default_warehouse_dir
+from orchestration.resources import (
+    BUNDLED_SAMPLES_DIR,
+    ENGINES,
+    REPO_ROOT,
+    default_sources_dir,
+    default_warehouse_dir,
+)
 
 DEFAULT_LANDING_DIR = REPO_ROOT / "landing"
 
@@ -139,6 +145,9 @@ def _run(args: argparse.Namespace) -> int:
     sources_dir = Path(args.sources_dir).resolve() if args.sources_dir else default_sources_dir()
     warehouse_dir = Path(args.warehouse_dir).resolve() if args.warehouse_dir else default_warehouse_dir()
     _ensure_bundled_samples(sources_dir)
+    if args.engine:
+        # an environment setting, so the run's record of its settings (nothing new, build state) names the engine
+        os.environ["COLLAB_ENGINE"] = args.engine
     if not sources_dir.is_dir():
         print(f"collab-benefits run: the sources folder {sources_dir} does not exist", file=sys.stderr)
         return 2
@@ -146,6 +155,8 @@ def _run(args: argparse.Namespace) -> int:
 
     print(f"Sources: {sources_dir} (layout <source>/<files>, e.g. rtt/*.zip)")
     print(f"Warehouse: {warehouse_dir}", flush=True)
+    if os.environ.get("COLLAB_ENGINE", "duckdb") != "duckdb":
+        print(f"Engine: {os.environ['COLLAB_ENGINE']} (dbt's models built there; the serving database is DuckDB)")
     run_settings = nothing_new.settings()
     last = None if args.force else nothing_new.unchanged_since_last_run(sources_dir, warehouse_dir)
     if last is not None:
@@ -339,6 +350,13 @@ def build_parser() -> argparse.ArgumentParser:
         action="store_true",
         help="run everything even when nothing has changed since the last run that published (by default such "
         "a run says so and stops at once)",
+    )
+    run.add_argument(
+        "--engine",
+        choices=ENGINES,
+        help="where dbt builds the models: duckdb (the default, embedded) or spark (a local PySpark session, or "
+        "the cluster profiles.yml's spark target names; needs the spark extra and Java 17). Default: "
+        "COLLAB_ENGINE, else duckdb",
     )
     run.set_defaults(handler=_run)
     report = commands.add_parser(

@@ -19,6 +19,7 @@ from packaging.version import Version
 
 from orchestration import progress
 from orchestration.build_state import BuildPlan, forget_token, keep_manifest, plan_build, selectors, topological_index
+from orchestration.lake import export_raw, import_tables, prepare_spark_dir, source_tables
 from orchestration.resources import DBT_PROJECT_DIR, WarehouseResource
 
 # dbt is installed beside this Python (the project's .venv); make it findable even when .venv is not activated.
@@ -144,6 +145,10 @@ def warehouse_dbt_models(context: AssetExecutionContext, dbt: DbtCliResource, wa
     os.environ["COLLAB_BUILD_DB"] = str(warehouse.build_db_path)
     build_vars = {"macros_fingerprint": macros_fingerprint()}
     build = ["build", "--vars", json.dumps(build_vars)]
+    on_spark = warehouse.engine == "spark"
+    if on_spark:
+        os.environ["COLLAB_SPARK_DIR"] = str(prepare_spark_dir(warehouse.spark_path))
+        build += ["--target", "spark"]
     log_path = warehouse.dbt_log_path
     log_path.parent.mkdir(parents=True, exist_ok=True)
     manifest = json.loads(Path(dbt_project.manifest_path).read_text(encoding="utf-8"))
@@ -163,8 +168,10 @@ def warehouse_dbt_models(context: AssetExecutionContext, dbt: DbtCliResource, wa
             )
             phase.finish("nothing to build: no model, seed, macro or source changed since the last published build")
         return
+    if on_spark:
+        _export_lake(warehouse, manifest)
     with (
-        progress.phase(f"dbt build: {_phase_title(plan)}") as phase,
+        progress.phase(f"dbt build{' on Spark' if on_spark else ''}: {_phase_title(plan)}") as phase,
         log_path.open("w", encoding="utf-8") as log_file,
     ):
         watcher = DbtBuildWatcher(phase)
@@ -195,6 +202,8 @@ def warehouse_dbt_models(context: AssetExecutionContext, dbt: DbtCliResource, wa
                 )
         succeeded = invocation.is_successful()
         phase.finish(watcher.stats or ("done" if succeeded else "failed"), failed=not succeeded)
+    if succeeded and on_spark:
+        _import_from_spark(warehouse, warehouse.dbt_target_path)
     if succeeded:
         keep_manifest(warehouse.warehouse_path, warehouse.dbt_target_path / "manifest.json", build_vars)
     if not succeeded:
@@ -220,6 +229,43 @@ def _plan(warehouse: WarehouseResource, manifest: dict, build_vars: dict) -> Bui
     finally:
         con.close()
     return plan
+
+
+def _export_lake(warehouse: WarehouseResource, manifest: dict) -> None:
+    """The raw layer as Parquet for Spark: only the months that changed are written (orchestration/lake.py)."""
+    with progress.phase("Raw layer as Parquet for Spark") as phase:
+        con = warehouse.connect_build()
+        try:
+            export = export_raw(con, warehouse.spark_path / "lake", source_tables(manifest))
+        finally:
+            con.close()
+        phase.finish(export.describe())
+
+
+def _import_from_spark(warehouse: WarehouseResource, target_path: Path) -> None:
+    """Every seed and model dbt built on Spark in this build (staging included: tables there, see dbt_project.yml),
+    copied into the build database, whose benefits marts, mart suites and publish then read them as they read
+    DuckDB's own. The build's own manifest says how each was materialised on Spark."""
+    manifest = json.loads((target_path / "manifest.json").read_text(encoding="utf-8"))
+    results = json.loads((target_path / "run_results.json").read_text(encoding="utf-8"))
+    built = {result["unique_id"] for result in results.get("results", []) if result.get("status") == "success"}
+    nodes = manifest.get("nodes", {})
+    order = topological_index(manifest)
+    tables = []
+    for unique_id in sorted(built, key=lambda key: order.get(key, -1)):
+        node = nodes.get(unique_id)
+        if node is None or node["resource_type"] not in ("model", "seed"):
+            continue
+        if node["config"].get("materialized") in ("view", "ephemeral"):
+            continue
+        tables.append((node["schema"], node.get("alias") or node["name"], list(node.get("columns", {}))))
+    with progress.phase("Spark's tables into the build database") as phase:
+        con = warehouse.connect_build()
+        try:
+            copied = import_tables(con, warehouse.spark_path / "tables", tables)
+        finally:
+            con.close()
+        phase.finish(f"{len(copied)} tables, {sum(copied.values()):,} rows")
 
 
 def _phase_title(plan: BuildPlan) -> str:

@@ -24,6 +24,8 @@ LANDING_DIR = REPO_ROOT / "landing"
 DEFAULT_WAREHOUSE_DIR = REPO_ROOT / "warehouse"
 EXPECTATIONS_DIR = REPO_ROOT / "expectations"
 DBT_PROJECT_DIR = REPO_ROOT / "dbt_project"
+#: Where dbt builds the models (issue 15): DuckDB, embedded, is the default; Spark runs the same project.
+ENGINES = ("duckdb", "spark")
 
 
 def default_sources_dir() -> Path:
@@ -34,11 +36,21 @@ def default_warehouse_dir() -> Path:
     return Path(os.environ.get("COLLAB_WAREHOUSE_DIR") or DEFAULT_WAREHOUSE_DIR).resolve()
 
 
+def default_engine() -> str:
+    engine = (os.environ.get("COLLAB_ENGINE") or "duckdb").strip().lower()
+    if engine not in ENGINES:
+        raise ValueError(f"COLLAB_ENGINE={engine!r}: the engines are {', '.join(ENGINES)}")
+    return engine
+
+
 class WarehouseResource(ConfigurableResource):
     """The build database (one writer), the serving database (many readers) and the quarantine folder."""
 
     sources_dir: str = Field(default_factory=lambda: str(default_sources_dir()))
     warehouse_dir: str = Field(default_factory=lambda: str(default_warehouse_dir()))
+    #: where dbt builds the models (``COLLAB_ENGINE``): duckdb, or spark with the build database's raw layer
+    #: mirrored as Parquet and Spark's tables copied back into the build database (orchestration/lake.py)
+    engine: str = Field(default_factory=default_engine)
 
     @property
     def sources_path(self) -> Path:
@@ -69,6 +81,12 @@ class WarehouseResource(ConfigurableResource):
     def dbt_target_path(self) -> Path:
         """dbt's artifacts (manifest, run_results.json) and its own debug log, ``dbt.log``."""
         return self.warehouse_path / "dbt_target"
+
+    @property
+    def spark_path(self) -> Path:
+        """Spark's side of the warehouse: ``lake/`` (the raw layer as Parquet), ``tables/`` (what dbt builds there)
+        and the session's metastore. Patient-level rows, like the build database: inside the private warehouse."""
+        return self.warehouse_path / "spark"
 
     @property
     def logs_path(self) -> Path:
