@@ -205,12 +205,17 @@ def test_no_duckdb_only_sql_outside_the_engine_macros():
     )
 
 
+# hooks that have nothing to do on an engine that needs nothing (the raw layer is DuckDB's own tables): their
+# default is deliberately empty rather than an error
+NO_OP_DEFAULTS = {"register_lake_sources"}
+
+
 def test_the_engine_macros_dispatch_to_both_engines_and_refuse_others():
-    """Every macro of macros/engine/ that dispatches has duckdb__, spark__ and a default__ that raises."""
+    """Every SQL macro of macros/engine/ has duckdb__, spark__ and a default__ that names the engine and macro."""
     text = "\n".join(f.read_text() for f in sorted(ENGINE_MACROS.glob("*.sql")))
     dispatched = re.findall(r"adapter\.dispatch\('(\w+)', 'collab_benefits'\)", text)
     assert dispatched
-    for name in dispatched:
+    for name in sorted(set(dispatched) - NO_OP_DEFAULTS):
         for engine in ("duckdb", "spark", "default"):
             assert re.search(rf"\{{% macro {engine}__{name}\(", text), f"{engine}__{name} missing"
         default = re.search(rf"\{{% macro default__{name}\(.*?endmacro", text, flags=re.S).group(0)
