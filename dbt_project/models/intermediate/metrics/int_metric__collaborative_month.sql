@@ -206,8 +206,10 @@ los_metrics as (
                 ('metric_code', "'los_long_stay_pct_21plus'"),
                 ('numerator', 'cast(los_counts.long_stay_numerator as double)'),
                 ('denominator', 'cast(los_counts.long_stay_denominator as double)'),
-                ('value', 'cast(round(100.0 * cast(los_values.long_stays as double)
-                    / nullif(los_values.long_stay_spells, 0), los_values.percent_decimals) as double)'),
+                ('value', 'cast(' ~ dc_round_to_decimals(
+                    '100.0 * cast(los_values.long_stays as double) / nullif(los_values.long_stay_spells, 0)',
+                    'los_values.percent_decimals'
+                ) ~ ' as double)'),
             ]),
             struct_of([
                 ('metric_code', "'los_bed_days'"),
