@@ -23,7 +23,7 @@
     {%- for name, rule in rules.items() %}
         when '{{ name }}' then {{ rule[key] }}
     {%- endfor %}
-        else error('no disclosure rule for setting ' || coalesce(cast({{ setting }} as varchar), 'NULL'))
+        else {{ raise_sql_error("'no disclosure rule for setting ' || coalesce(cast(" ~ setting ~ " as string), 'NULL')") }}
     end
 {%- endmacro %}
 
@@ -38,6 +38,17 @@
 
 {% macro dc_percent_decimals(setting='setting') -%}
     {{ _dc_rule_case(setting, 'percent_decimals') }}
+{%- endmacro %}
+
+{#- `value` rounded to `decimals` places, where decimals is a column holding one of the rules' percent_decimals:
+    a case over those values, since Spark's round takes only a constant number of places. -#}
+{% macro dc_round_to_decimals(value, decimals) -%}
+    {%- set places = var('disclosure_rules').values() | map(attribute='percent_decimals') | unique | sort -%}
+    case {{ decimals }}
+    {%- for place in places %}
+        when {{ place }} then round({{ value }}, {{ place }})
+    {%- endfor %}
+    end
 {%- endmacro %}
 
 {#- True when the rule suppresses this count on its own (primary suppression). NULL counts are not hidden. -#}
@@ -67,7 +78,8 @@
     case
         when {{ numerator }} is null or {{ denominator }} is null or {{ denominator }} = 0
             or {{ dc_is_hidden(numerator, setting) }} or {{ dc_is_hidden(denominator, setting) }} then null
-        else round(100.0 * {{ numerator }} / {{ denominator }}, {{ dc_percent_decimals(setting) }})
+        else {{ dc_round_to_decimals('100.0 * cast(' ~ numerator ~ ' as double) / ' ~ denominator,
+                                     dc_percent_decimals(setting)) }}
     end
 {%- endmacro %}
 

@@ -4,8 +4,9 @@
     A month-partitioned model keeps, on every row, the `source_version` of its month: a hash of what the month's
     figures were built from (the current raw file load, the successions mapping, the model's own SQL and the
     project's macros). A monthly run rebuilds only the months whose version changed (a new month, a revised
-    file, an edited successions seed, a changed model or macro) and replaces them whole (incremental_strategy
-    delete+insert on period_month); every other month is left as it is. `dbt build --full-refresh` rebuilds everything, and gives
+    file, an edited successions seed, a changed model or macro) and replaces them whole (macros/engine:
+    month_partitioned_config, delete+insert on period_month in DuckDB, insert_overwrite of the month's partition in
+    Spark); every other month is left as it is. `dbt build --full-refresh` rebuilds everything, and gives
     the same tables.
 -#}
 
@@ -41,11 +42,11 @@
             {%- if versioned %}
             select distinct period_month, source_version from {{ this }}
             {%- else %}
-            select cast(null as date) as period_month, cast(null as varchar) as source_version
+            select cast(null as date) as period_month, cast(null as string) as source_version
             {%- endif %}
         )
 
-        select strftime(wanted.period_month, '%Y-%m-%d') as period_month
+        select cast(wanted.period_month as string) as period_month
         from wanted
         left join held
             on wanted.period_month = held.period_month
@@ -67,10 +68,11 @@
 {% macro rtt_raw_month_versions() -%}
     select
         file_loads.period_month,
-        concat_ws('/', cast(file_loads.load_id as varchar), file_loads.sha256, mapping.fingerprint) as upstream_version
+        concat_ws('/', cast(file_loads.load_id as string), file_loads.sha256, mapping.fingerprint) as upstream_version
     from {{ ref('stg_rtt__file_loads') }} as file_loads
     cross join (
-        select md5(coalesce(string_agg(org_code || '>' || current_org_code, ',' order by org_code), '')) as fingerprint
+        select md5(coalesce({{ ordered_string_agg("org_code || '>' || current_org_code", "','", 'org_code') }}, ''))
+            as fingerprint
         from {{ ref('int_organisations__current_code') }}
     ) as mapping
     where file_loads.is_current

@@ -28,7 +28,7 @@
     count(*) as discharges,
     cast(sum({{ los_days }}) as bigint) as bed_days,
     avg({{ los_days }}) as mean_los_days,
-    quantile_cont({{ los_days }}, 0.5) as median_los_days,
+    {{ percentile_cont(los_days, 0.5) }} as median_los_days,
     count(*) filter (where {{ los_days }} >= 21) as long_stay_discharges_21plus
 {%- endmacro %}
 
@@ -58,30 +58,20 @@
 
 {#- The los_* metrics of the catalogue as a list of structs, from disclosure-controlled measures. -#}
 {% macro los_metric_structs() -%}
-    [
-        {
-            metric_code: 'los_mean_days',
-            numerator: cast(bed_days as double),
-            denominator: cast(discharges as double),
-            value: cast(mean_los_days as double)
-        },
-        {
-            metric_code: 'los_median_days',
-            numerator: cast(null as double),
-            denominator: cast(discharges as double),
-            value: cast(median_los_days as double)
-        },
-        {
-            metric_code: 'los_long_stay_pct_21plus',
-            numerator: cast(long_stay_discharges_21plus as double),
-            denominator: cast(discharges as double),
-            value: cast(long_stay_pct_21plus as double)
-        },
-        {
-            metric_code: 'los_bed_days',
-            numerator: cast(bed_days as double),
-            denominator: cast(null as double),
-            value: cast(bed_days as double)
-        }
-    ]
+    {%- set metrics = [
+        ('los_mean_days', 'bed_days', 'discharges', 'mean_los_days'),
+        ('los_median_days', 'null', 'discharges', 'median_los_days'),
+        ('los_long_stay_pct_21plus', 'long_stay_discharges_21plus', 'discharges', 'long_stay_pct_21plus'),
+        ('los_bed_days', 'bed_days', 'null', 'bed_days'),
+    ] -%}
+    {%- set structs = [] -%}
+    {%- for metric_code, numerator, denominator, value in metrics -%}
+        {%- do structs.append(struct_of([
+            ('metric_code', "'" ~ metric_code ~ "'"),
+            ('numerator', 'cast(' ~ numerator ~ ' as double)'),
+            ('denominator', 'cast(' ~ denominator ~ ' as double)'),
+            ('value', 'cast(' ~ value ~ ' as double)'),
+        ])) -%}
+    {%- endfor -%}
+    {{ list_of(structs) }}
 {%- endmacro %}

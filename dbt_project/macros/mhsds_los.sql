@@ -13,41 +13,22 @@
 {#- One struct per published metric of a row with the columns above (suppressed: value NULL, never zero). The
     18+ mean carries its bed days and discharges as numerator and denominator so a collaborative can pool it. -#}
 {% macro mhsds_los_metric_structs() -%}
-[
-    {
-        metric_code: 'mhsds_los_mean_days_18plus',
-        numerator: cast(bed_days_18plus as double),
-        denominator: cast(discharges_18plus as double),
-        value: cast(mean_days_18plus as double),
-        is_suppressed: mean_days_18plus_suppressed
-    },
-    {
-        metric_code: 'mhsds_los_discharges_18plus',
-        numerator: cast(discharges_18plus as double),
-        denominator: cast(null as double),
-        value: cast(discharges_18plus as double),
-        is_suppressed: discharges_18plus_suppressed
-    },
-    {
-        metric_code: 'mhsds_los_bed_days_18plus',
-        numerator: cast(bed_days_18plus as double),
-        denominator: cast(null as double),
-        value: cast(bed_days_18plus as double),
-        is_suppressed: bed_days_18plus_suppressed
-    },
-    {
-        metric_code: 'mhsds_los_mean_days_adult_acute_18_64',
-        numerator: cast(null as double),
-        denominator: cast(null as double),
-        value: cast(mean_days_adult_acute_18_64 as double),
-        is_suppressed: mean_days_adult_acute_18_64_suppressed
-    },
-    {
-        metric_code: 'mhsds_bed_days_month',
-        numerator: cast(bed_days_month as double),
-        denominator: cast(null as double),
-        value: cast(bed_days_month as double),
-        is_suppressed: bed_days_month_suppressed
-    }
-]
+    {%- set metrics = [
+        ('mhsds_los_mean_days_18plus', 'bed_days_18plus', 'discharges_18plus', 'mean_days_18plus'),
+        ('mhsds_los_discharges_18plus', 'discharges_18plus', 'null', 'discharges_18plus'),
+        ('mhsds_los_bed_days_18plus', 'bed_days_18plus', 'null', 'bed_days_18plus'),
+        ('mhsds_los_mean_days_adult_acute_18_64', 'null', 'null', 'mean_days_adult_acute_18_64'),
+        ('mhsds_bed_days_month', 'bed_days_month', 'null', 'bed_days_month'),
+    ] -%}
+    {%- set structs = [] -%}
+    {%- for metric_code, numerator, denominator, value in metrics -%}
+        {%- do structs.append(struct_of([
+            ('metric_code', "'" ~ metric_code ~ "'"),
+            ('numerator', 'cast(' ~ numerator ~ ' as double)'),
+            ('denominator', 'cast(' ~ denominator ~ ' as double)'),
+            ('value', 'cast(' ~ value ~ ' as double)'),
+            ('is_suppressed', value ~ '_suppressed'),
+        ])) -%}
+    {%- endfor -%}
+    {{ list_of(structs) }}
 {%- endmacro %}

@@ -37,15 +37,14 @@
 {#- The distribution as one list, in the order it was published: the last element is the open band. -#}
 {% macro rtt_wait_band_list(band_layout='band_layout') -%}
     case
-        when {{ band_layout }} = 53
-            then list_value({% for column in rtt_closed_band_columns(0, 52) %}{{ column }}, {% endfor %}gt_52_weeks)
-        else list_value({% for column in rtt_closed_band_columns(0, 104) %}{{ column }}, {% endfor %}gt_104_weeks)
+        when {{ band_layout }} = 53 then {{ list_of(rtt_closed_band_columns(0, 52) + ['gt_52_weeks']) }}
+        else {{ list_of(rtt_closed_band_columns(0, 104) + ['gt_104_weeks']) }}
     end
 {%- endmacro %}
 
 {#- Running totals of a band list: element k is the number waiting up to the end of band k. -#}
 {% macro rtt_cumulative(bands) -%}
-    list_transform({{ bands }}, (count_in_band, band) -> list_sum({{ bands }}[1:band]))
+    {{ list_running_sum(bands) }}
 {%- endmacro %}
 
 {#-
@@ -55,13 +54,14 @@
     falls in the open last band (above 52 or 104 weeks) its lower bound is returned: the wait is at least that.
 -#}
 {% macro rtt_wait_percentile(bands, cumulative, p) -%}
-    {%- set rank_wanted = '(' ~ p ~ ' * ' ~ cumulative ~ '[-1])' -%}
-    {%- set band = 'list_position(list_transform(' ~ cumulative ~ ', running -> running >= ' ~ rank_wanted ~ '), true)' -%}
+    {%- set rank_wanted = '(' ~ p ~ ' * ' ~ list_last(cumulative) ~ ')' -%}
+    {%- set band = list_first_position_where(cumulative, 'running', 'running >= ' ~ rank_wanted) -%}
     case
-        when coalesce({{ cumulative }}[-1], 0) = 0 then null
-        when {{ band }} = len({{ bands }}) then cast(len({{ bands }}) - 1 as double)
+        when coalesce({{ list_last(cumulative) }}, 0) = 0 then null
+        when {{ band }} = {{ list_length(bands) }} then cast({{ list_length(bands) }} - 1 as double)
         else {{ band }} - 1
-            + ({{ rank_wanted }} - coalesce({{ cumulative }}[{{ band }} - 1], 0)) / {{ bands }}[{{ band }}]
+            + ({{ rank_wanted }} - coalesce({{ list_element(cumulative, band ~ ' - 1') }}, 0))
+            / {{ list_element(bands, band) }}
     end
 {%- endmacro %}
 
@@ -111,32 +111,28 @@
         ('rtt_clock_starts', 'clock_starts', 'null'),
         ('rtt_clock_stops', 'clock_stops', 'null'),
     ] -%}
-    [
-        {%- for metric_code, numerator, denominator in counts %}
-        {
-            metric_code: '{{ metric_code }}',
-            numerator: cast({{ numerator }} as double),
-            denominator: cast({{ denominator }} as double),
-            value: cast({{ numerator }} as double)
-        },
-        {%- endfor %}
-        {
-            metric_code: 'rtt_pct_within_18_weeks',
-            numerator: cast(within_18_weeks as double),
-            denominator: cast(incomplete_pathways as double),
-            value: 100.0 * within_18_weeks / nullif(incomplete_pathways, 0)
-        },
-        {
-            metric_code: 'rtt_median_wait_weeks',
-            numerator: cast(null as double),
-            denominator: cast(incomplete_pathways as double),
-            value: median_wait_weeks
-        },
-        {
-            metric_code: 'rtt_p92_wait_weeks',
-            numerator: cast(null as double),
-            denominator: cast(incomplete_pathways as double),
-            value: p92_wait_weeks
-        }
-    ]
+    {%- set structs = [] -%}
+    {%- for metric_code, numerator, denominator in counts -%}
+        {%- do structs.append(struct_of([
+            ('metric_code', "'" ~ metric_code ~ "'"),
+            ('numerator', 'cast(' ~ numerator ~ ' as double)'),
+            ('denominator', 'cast(' ~ denominator ~ ' as double)'),
+            ('value', 'cast(' ~ numerator ~ ' as double)'),
+        ])) -%}
+    {%- endfor -%}
+    {%- do structs.append(struct_of([
+        ('metric_code', "'rtt_pct_within_18_weeks'"),
+        ('numerator', 'cast(within_18_weeks as double)'),
+        ('denominator', 'cast(incomplete_pathways as double)'),
+        ('value', '100.0 * cast(within_18_weeks as double) / nullif(incomplete_pathways, 0)'),
+    ])) -%}
+    {%- for metric_code, value in [('rtt_median_wait_weeks', 'median_wait_weeks'), ('rtt_p92_wait_weeks', 'p92_wait_weeks')] -%}
+        {%- do structs.append(struct_of([
+            ('metric_code', "'" ~ metric_code ~ "'"),
+            ('numerator', 'cast(null as double)'),
+            ('denominator', 'cast(incomplete_pathways as double)'),
+            ('value', value),
+        ])) -%}
+    {%- endfor -%}
+    {{ list_of(structs) }}
 {%- endmacro %}

@@ -13,19 +13,19 @@ successions as (
 succession_without_close as (
     select
         successions.predecessor_icb_code as icb_code,
-        'succeeded on ' || cast(successions.effective_date as varchar) || ' but close_date is '
-        || coalesce(cast(icbs.close_date as varchar), 'blank') as problem
+        'succeeded on ' || cast(successions.effective_date as string) || ' but close_date is '
+        || coalesce(cast(icbs.close_date as string), 'blank') as problem
     from successions
     inner join icbs
         on successions.predecessor_icb_code = icbs.icb_code
     where icbs.close_date is null
-        or cast(icbs.close_date + interval 1 day as date) != successions.effective_date
+        or cast({{ dbt.dateadd('day', 1, 'icbs.close_date') }} as date) != successions.effective_date
 ),
 
 closed_without_successor as (
     select
         icbs.icb_code,
-        'closed on ' || cast(icbs.close_date as varchar) || ' with no row in icb_successions.csv' as problem
+        'closed on ' || cast(icbs.close_date as string) || ' with no row in icb_successions.csv' as problem
     from icbs
     where icbs.close_date is not null
         and icbs.icb_code not in (select predecessor_icb_code from successions)

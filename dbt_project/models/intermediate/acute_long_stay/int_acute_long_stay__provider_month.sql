@@ -42,9 +42,9 @@ by_period as (
         period,
         metric_key,
         sum(value) as value,
-        any_value(metric order by source_row) as metric,
-        any_value(source_file) as source_file,
-        list_sort(list_distinct(list(org_code))) as reported_org_codes
+        {{ first_non_null_by('metric', 'source_row') }} as metric,
+        {{ any_non_null('source_file') }} as source_file,
+        {{ sorted_distinct_list('org_code') }} as reported_org_codes
     from attributed
     group by current_org_code, period_month, period, metric_key
 ),
@@ -58,9 +58,9 @@ by_month as (
         sum(value) as total_value,
         count(value) as periods_reported,
         count(*) as periods_published,
-        any_value(metric) as source_measure_id,
-        any_value(source_file) as source_file,
-        list_sort(list_distinct(flatten(list(reported_org_codes)))) as reported_org_codes
+        {{ any_non_null('metric') }} as source_measure_id,
+        {{ any_non_null('source_file') }} as source_file,
+        {{ sorted_distinct_list_union('reported_org_codes') }} as reported_org_codes
     from by_period
     group by org_code, period_month, metric_key
 ),

@@ -21,6 +21,4 @@ bounds as (
     from feed_months
 )
 
-select cast(months.month_start as date) as period_month
-from bounds,
-    range(bounds.first_month, bounds.last_month + interval 1 month, interval 1 month) as months (month_start)
+{{ month_spine('bounds', 'first_month', 'last_month') }}

@@ -50,13 +50,18 @@ spells as (
     select * from mental_health
 ),
 
-latest as (
-    select *
-    from spells
-    qualify
+ranked as (
+    select
+        *,
         row_number() over (
             partition by setting, spell_id order by period_month desc, discharge_date desc nulls last
-        ) = 1
+        ) as nth_latest
+    from spells
+),
+
+latest as (
+    select * from ranked
+    where nth_latest = 1
 )
 
 select

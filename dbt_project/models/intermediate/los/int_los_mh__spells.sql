@@ -15,28 +15,36 @@
 
     Patient-level: build database only.
 -#}
-with spells as (
-    select *
-    from {{ ref('stg_los_mh__hospital_spells') }}
-    qualify
+with spell_records as (
+    select
+        *,
         row_number() over (
             partition by spell_id
             order by
                 uniq_month_id desc nulls last, uniq_submission_id desc nulls last, period_month desc, source_row desc
-        ) = 1
+        ) as nth_latest
+    from {{ ref('stg_los_mh__hospital_spells') }}
+),
+
+spells as (
+    select * from spell_records
+    where nth_latest = 1
 ),
 
 ward_stays as (
     select * from {{ ref('stg_los_mh__ward_stays') }}
 ),
 
-final_ward_stay as (
+final_ward_stays as (
     select
         spells.period_month,
         spells.spell_id,
         ward_stays.admitted_patient_class,
         ward_stays.bed_type,
-        ward_stays.row_problem
+        ward_stays.row_problem,
+        row_number() over (
+            partition by spells.spell_id order by ward_stays.start_date desc, ward_stays.source_row desc
+        ) as nth_latest
     from spells
     inner join ward_stays
         on spells.period_month = ward_stays.period_month
@@ -46,16 +54,29 @@ final_ward_stay as (
             spells.discharge_date = ward_stays.end_date
             or (spells.discharge_date is null and ward_stays.end_date is null)
         )
-    qualify
-        row_number() over (
-            partition by spells.spell_id order by ward_stays.start_date desc, ward_stays.source_row desc
-        ) = 1
+),
+
+final_ward_stay as (
+    select
+        period_month,
+        spell_id,
+        admitted_patient_class,
+        bed_type,
+        row_problem
+    from final_ward_stays
+    where nth_latest = 1
+),
+
+people_records as (
+    select
+        *,
+        row_number() over (partition by period_month, record_number order by source_row desc) as nth_latest
+    from {{ ref('stg_los_mh__mpi') }}
 ),
 
 people as (
-    select *
-    from {{ ref('stg_los_mh__mpi') }}
-    qualify row_number() over (partition by period_month, record_number order by source_row desc) = 1
+    select * from people_records
+    where nth_latest = 1
 )
 
 select

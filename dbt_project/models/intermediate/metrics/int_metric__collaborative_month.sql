@@ -56,15 +56,13 @@ published_structs as (
         collaborative_code,
         membership_basis,
         period_month,
-        {
-            metric_code: metric_code,
-            numerator: numerator,
-            denominator: denominator,
-            value: case
-                when metric_code = 'mhsds_los_mean_days_18plus' then round(numerator / nullif(denominator, 0))
-                else numerator
-            end
-        } as metric
+        {{ struct_of([
+            ('metric_code', 'metric_code'),
+            ('numerator', 'numerator'),
+            ('denominator', 'denominator'),
+            ('value', "case when metric_code = 'mhsds_los_mean_days_18plus' then round(numerator / nullif(denominator, 0))
+                else numerator end"),
+        ]) }} as metric
     from published_metrics
 ),
 
@@ -85,7 +83,7 @@ rtt_metrics as (
         collaborative_code,
         membership_basis,
         period_month,
-        unnest({{ rtt_metric_structs() }}) as metric
+        {{ unnest_list(rtt_metric_structs()) }} as metric
     from rtt_month
 ),
 
@@ -109,26 +107,20 @@ oap_metrics as (
         collaborative_code,
         membership_basis,
         period_month,
-        unnest([
-            {
-                metric_code: 'oap_inappropriate_bed_days',
-                numerator: cast(inappropriate_oap_bed_days as double),
-                denominator: cast(null as double),
-                value: cast(inappropriate_oap_bed_days as double)
-            },
-            {
-                metric_code: 'oap_inappropriate_active_end',
-                numerator: cast(inappropriate_oaps_active_end as double),
-                denominator: cast(null as double),
-                value: cast(inappropriate_oaps_active_end as double)
-            },
-            {
-                metric_code: 'oap_inappropriate_started',
-                numerator: cast(inappropriate_oaps_started as double),
-                denominator: cast(null as double),
-                value: cast(inappropriate_oaps_started as double)
-            }
-        ]) as metric
+        {%- set structs = [] %}
+        {%- for metric_code, column in [
+            ('oap_inappropriate_bed_days', 'inappropriate_oap_bed_days'),
+            ('oap_inappropriate_active_end', 'inappropriate_oaps_active_end'),
+            ('oap_inappropriate_started', 'inappropriate_oaps_started'),
+        ] %}
+            {%- do structs.append(struct_of([
+                ('metric_code', "'" ~ metric_code ~ "'"),
+                ('numerator', 'cast(' ~ column ~ ' as double)'),
+                ('denominator', 'cast(null as double)'),
+                ('value', 'cast(' ~ column ~ ' as double)'),
+            ])) %}
+        {%- endfor %}
+        {{ unnest_list(list_of(structs)) }} as metric
     from oap_totals
 ),
 
@@ -179,7 +171,8 @@ los_values as (
         -- its percentages are then rounded as the stricter rule says (the fewer decimals)
         min({{ dc_percent_decimals('los_members.setting') }}) as percent_decimals,
         avg(spells.los_days) filter (where los_members.mean_los_days is not null) as mean_los_days,
-        quantile_cont(spells.los_days, 0.5) filter (where los_members.median_los_days is not null) as median_los_days,
+        {{ percentile_cont('spells.los_days', 0.5) }} filter (where los_members.median_los_days is not null)
+            as median_los_days,
         count(*) filter (where los_members.long_stay_pct_21plus is not null and spells.los_days >= 21)
             as long_stays,
         count(*) filter (where los_members.long_stay_pct_21plus is not null) as long_stay_spells
@@ -196,37 +189,35 @@ los_metrics as (
         los_counts.collaborative_code,
         los_counts.membership_basis,
         los_counts.period_month,
-        unnest([
-            {
-                metric_code: 'los_mean_days',
-                numerator: cast(los_counts.mean_numerator as double),
-                denominator: cast(los_counts.mean_denominator as double),
-                value: cast(los_values.mean_los_days as double)
-            },
-            {
-                metric_code: 'los_median_days',
-                numerator: cast(null as double),
-                denominator: cast(los_counts.median_denominator as double),
-                value: cast(los_values.median_los_days as double)
-            },
-            {
-                metric_code: 'los_long_stay_pct_21plus',
-                numerator: cast(los_counts.long_stay_numerator as double),
-                denominator: cast(los_counts.long_stay_denominator as double),
-                value: cast(
-                    round(
-                        100.0 * los_values.long_stays / nullif(los_values.long_stay_spells, 0),
-                        los_values.percent_decimals
-                    ) as double
-                )
-            },
-            {
-                metric_code: 'los_bed_days',
-                numerator: cast(los_counts.bed_days as double),
-                denominator: cast(null as double),
-                value: cast(los_counts.bed_days as double)
-            }
-        ]) as metric
+        {{ unnest_list(list_of([
+            struct_of([
+                ('metric_code', "'los_mean_days'"),
+                ('numerator', 'cast(los_counts.mean_numerator as double)'),
+                ('denominator', 'cast(los_counts.mean_denominator as double)'),
+                ('value', 'cast(los_values.mean_los_days as double)'),
+            ]),
+            struct_of([
+                ('metric_code', "'los_median_days'"),
+                ('numerator', 'cast(null as double)'),
+                ('denominator', 'cast(los_counts.median_denominator as double)'),
+                ('value', 'cast(los_values.median_los_days as double)'),
+            ]),
+            struct_of([
+                ('metric_code', "'los_long_stay_pct_21plus'"),
+                ('numerator', 'cast(los_counts.long_stay_numerator as double)'),
+                ('denominator', 'cast(los_counts.long_stay_denominator as double)'),
+                ('value', 'cast(' ~ dc_round_to_decimals(
+                    '100.0 * cast(los_values.long_stays as double) / nullif(los_values.long_stay_spells, 0)',
+                    'los_values.percent_decimals'
+                ) ~ ' as double)'),
+            ]),
+            struct_of([
+                ('metric_code', "'los_bed_days'"),
+                ('numerator', 'cast(los_counts.bed_days as double)'),
+                ('denominator', 'cast(null as double)'),
+                ('value', 'cast(los_counts.bed_days as double)'),
+            ]),
+        ])) }} as metric
     from los_counts
     left join los_values
         on los_counts.collaborative_code = los_values.collaborative_code
@@ -239,12 +230,12 @@ acute_long_stay_metrics as (
         members.collaborative_code,
         members.membership_basis,
         members.period_month,
-        {
-            metric_code: acute_long_stay.metric_code,
-            numerator: sum(acute_long_stay.value),
-            denominator: cast(null as double),
-            value: sum(acute_long_stay.value)
-        } as metric
+        {{ struct_of([
+            ('metric_code', 'acute_long_stay.metric_code'),
+            ('numerator', 'sum(acute_long_stay.value)'),
+            ('denominator', 'cast(null as double)'),
+            ('value', 'sum(acute_long_stay.value)'),
+        ]) }} as metric
     from members
     inner join acute_long_stay
         on members.org_code = acute_long_stay.org_code

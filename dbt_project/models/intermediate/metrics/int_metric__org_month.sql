@@ -28,7 +28,7 @@ published as (
         org_code,
         period_month,
         {%- for measure_id, name in mhsds_los_metric_measures() %}
-            any_value(published_value) filter (where source_measure_id = '{{ measure_id }}') as {{ name }},
+            {{ any_non_null('published_value') }} filter (where source_measure_id = '{{ measure_id }}') as {{ name }},
             coalesce(bool_or(is_suppressed) filter (where source_measure_id = '{{ measure_id }}'), false)
                 as {{ name }}_suppressed{% if not loop.last %},{% endif %}
         {%- endfor %}
@@ -45,7 +45,7 @@ rtt_structs as (
     select
         org_code,
         period_month,
-        unnest({{ rtt_metric_structs() }}) as metric,
+        {{ unnest_list(rtt_metric_structs()) }} as metric,
         false as is_suppressed
     from rtt
 ),
@@ -54,29 +54,21 @@ oap_structs as (
     select
         org_code,
         period_month,
-        unnest([
-            {
-                metric_code: 'oap_inappropriate_bed_days',
-                numerator: cast(inappropriate_oap_bed_days as double),
-                denominator: cast(null as double),
-                value: cast(inappropriate_oap_bed_days as double),
-                is_suppressed: inappropriate_oap_bed_days_suppressed
-            },
-            {
-                metric_code: 'oap_inappropriate_active_end',
-                numerator: cast(inappropriate_oaps_active_end as double),
-                denominator: cast(null as double),
-                value: cast(inappropriate_oaps_active_end as double),
-                is_suppressed: inappropriate_oaps_active_end_suppressed
-            },
-            {
-                metric_code: 'oap_inappropriate_started',
-                numerator: cast(inappropriate_oaps_started as double),
-                denominator: cast(null as double),
-                value: cast(inappropriate_oaps_started as double),
-                is_suppressed: inappropriate_oaps_started_suppressed
-            }
-        ]) as metric
+        {%- set structs = [] %}
+        {%- for metric_code, column in [
+            ('oap_inappropriate_bed_days', 'inappropriate_oap_bed_days'),
+            ('oap_inappropriate_active_end', 'inappropriate_oaps_active_end'),
+            ('oap_inappropriate_started', 'inappropriate_oaps_started'),
+        ] %}
+            {%- do structs.append(struct_of([
+                ('metric_code', "'" ~ metric_code ~ "'"),
+                ('numerator', 'cast(' ~ column ~ ' as double)'),
+                ('denominator', 'cast(null as double)'),
+                ('value', 'cast(' ~ column ~ ' as double)'),
+                ('is_suppressed', column ~ '_suppressed'),
+            ])) %}
+        {%- endfor %}
+        {{ unnest_list(list_of(structs)) }} as metric
     from oap
 ),
 
@@ -84,7 +76,7 @@ published_structs as (
     select
         org_code,
         period_month,
-        unnest({{ mhsds_los_metric_structs() }}) as metric
+        {{ unnest_list(mhsds_los_metric_structs()) }} as metric
     from published
 ),
 
@@ -100,7 +92,7 @@ los_structs as (
     select
         org_code,
         period_month,
-        unnest({{ los_metric_structs() }}) as metric,
+        {{ unnest_list(los_metric_structs()) }} as metric,
         is_suppressed
     from los_in_setting
 ),

@@ -16,6 +16,6 @@ select
         sum({{ name }}) as {{ name }},
         bool_or({{ name }}_suppressed) as {{ name }}_suppressed,
     {%- endfor %}
-    list_sort(list_distinct(list(sender_code))) as reported_org_codes
+    {{ sorted_distinct_list('sender_code') }} as reported_org_codes
 from senders
 group by period_month, org_code

@@ -6,14 +6,20 @@
     reference and malformed codes are unattributed: they count in England's figures and never in a trust's.
     A row repeated in the file is counted once.
 -#}
-with statistics as (
-    select * from {{ ref('stg_oap__monthly_statistics') }}
-    where period_type = 'month'
-        and breakdown = 'Sending Provider'
-    qualify
+with published_rows as (
+    select
+        *,
         row_number() over (
             partition by period_month, primary_level, secondary_level, measure_id order by source_row
-        ) = 1
+        ) as nth_copy
+    from {{ ref('stg_oap__monthly_statistics') }}
+    where period_type = 'month'
+        and breakdown = 'Sending Provider'
+),
+
+statistics as (
+    select * from published_rows
+    where nth_copy = 1
 ),
 
 current_codes as (
@@ -32,9 +38,9 @@ senders as (
 select
     period_month,
     primary_level as sender_code,
-    any_value(primary_level_description) as sender_name,
-    any_value(org_code) as org_code,
-    any_value(org_code) is not null as is_attributed,
+    {{ any_non_null('primary_level_description') }} as sender_name,
+    {{ any_non_null('org_code') }} as org_code,
+    {{ any_non_null('org_code') }} is not null as is_attributed,
     {%- for measure, name in [
         ('OAP01', 'inappropriate_oaps_started'),
         ('OAP02', 'inappropriate_oap_bed_days'),

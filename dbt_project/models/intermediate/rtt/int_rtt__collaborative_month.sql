@@ -49,7 +49,7 @@ select
     period_month,
     members_with_data,
     band_layout,
-    wait_bands_cumulative[-1] as incomplete_pathways,
+    {{ list_last('wait_bands_cumulative') }} as incomplete_pathways,
     {{ rtt_waiting_measures() }},
     incomplete_pathways_with_dta,
     clock_starts,

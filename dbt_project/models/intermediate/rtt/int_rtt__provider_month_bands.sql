@@ -9,15 +9,10 @@
     Incremental by month (macros/incremental_months.sql): a run rebuilds only the months whose file load or
     successions changed, so a monthly update reads one month of the raw layer, not the whole history.
 -#}
-{{ config(
-    materialized='incremental',
-    incremental_strategy='delete+insert',
-    unique_key='period_month',
-    on_schema_change='sync_all_columns',
-) }}
+{{ config(materialized='incremental', **month_partitioned_config()) }}
 {%- set months = months_to_rebuild(rtt_raw_month_versions()) %}
 
-with full_extract as not materialized (
+with full_extract as {{ not_materialized() }} (
     select * from {{ ref('stg_rtt__full_extract') }}
     {%- if is_incremental() %}
     where {{ period_month_in(months) }}
@@ -32,7 +27,7 @@ current_codes as (
     select * from {{ ref('int_organisations__current_code') }}
 ),
 
-detail_rows as not materialized (
+detail_rows as {{ not_materialized() }} (
     select
         full_extract.*,
         coalesce(current_codes.current_org_code, full_extract.provider_org_code) as org_code
@@ -61,7 +56,7 @@ summed as (
                 as treatment_function_code,
             case
                 when grouping(treatment_function_code) = 1 then 'All treatment functions'
-                else any_value(treatment_function_name)
+                else {{ any_non_null('treatment_function_name') }}
             end as treatment_function_name,
             rtt_part_type,
             max(band_layout) as band_layout,
@@ -133,7 +128,7 @@ reported_codes as (
         org_code,
         treatment_function_code,
         rtt_part_type,
-        list_sort(list_distinct(list(provider_org_code))) as reported_org_codes
+        {{ sorted_distinct_list('provider_org_code') }} as reported_org_codes
     from provider_keys
     group by period_month, org_code, treatment_function_code, rtt_part_type
 )
@@ -147,11 +142,9 @@ select
     summed.band_layout,
     commissioner_counts.commissioner_count,
     reported_codes.reported_org_codes,
-    -- the names in exclude are summed's columns, not references to qualify (sqlfluff's RF02 reads them as such)
-    summed.* exclude (
-        period_month, org_code, treatment_function_code,  -- noqa: RF02
-        treatment_function_name, rtt_part_type, band_layout  -- noqa: RF02
-    ),
+    {%- for column in rtt_band_columns() + ['total', 'patients_with_unknown_clock_start_date', 'total_all'] %}
+    summed.{{ column }},
+    {%- endfor %}
     {{ month_source_version('month_versions.upstream_version') }} as source_version
 from summed
 inner join commissioner_counts

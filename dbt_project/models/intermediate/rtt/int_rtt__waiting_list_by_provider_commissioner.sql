@@ -6,15 +6,10 @@
     (C_999 is never added), with the provider mapped through successions as everywhere else.
     Incremental by month, like int_rtt__provider_month_bands.
 -#}
-{{ config(
-    materialized='incremental',
-    incremental_strategy='delete+insert',
-    unique_key='period_month',
-    on_schema_change='sync_all_columns',
-) }}
+{{ config(materialized='incremental', **month_partitioned_config()) }}
 {%- set months = months_to_rebuild(rtt_raw_month_versions()) %}
 
-with full_extract as not materialized (
+with full_extract as {{ not_materialized() }} (
     select * from {{ ref('stg_rtt__full_extract') }}
     where rtt_part_type = 'Part_2'
         and not is_total_row
@@ -36,11 +31,11 @@ waiting as (
         full_extract.period_month,
         coalesce(current_codes.current_org_code, full_extract.provider_org_code) as org_code,
         full_extract.provider_parent_org_code,
-        any_value(full_extract.provider_parent_name) as provider_parent_name,
+        {{ any_non_null('full_extract.provider_parent_name') }} as provider_parent_name,
         full_extract.commissioner_org_code,
-        any_value(full_extract.commissioner_org_name) as commissioner_org_name,
+        {{ any_non_null('full_extract.commissioner_org_name') }} as commissioner_org_name,
         nullif(full_extract.commissioner_parent_org_code, '') as commissioner_parent_org_code,
-        any_value(full_extract.commissioner_parent_name) as commissioner_parent_name,
+        {{ any_non_null('full_extract.commissioner_parent_name') }} as commissioner_parent_name,
         full_extract.is_non_english_commissioner,
         max(full_extract.band_layout) as band_layout,
         cast(sum(full_extract.total_all) as bigint) as incomplete_pathways,

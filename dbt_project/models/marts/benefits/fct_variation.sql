@@ -86,8 +86,8 @@ peer_bounds as (
         metric_code,
         period_month,
         org_type,
-        quantile_cont(z, 0.1) as lower_z,
-        quantile_cont(z, 0.9) as upper_z
+        {{ percentile_cont('z', 0.1) }} as lower_z,
+        {{ percentile_cont('z', 0.9) }} as upper_z
     from peer_z
     group by metric_code, period_month, org_type
 ),

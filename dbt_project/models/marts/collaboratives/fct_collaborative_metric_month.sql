@@ -34,7 +34,7 @@ member_rows as (
         org_metrics.denominator,
         org_metrics.value,
         coalesce(org_metrics.is_suppressed, false) as is_suppressed,
-        coalesce(list_contains(metrics.applies_to_org_types, members.org_type), false) as is_expected
+        coalesce({{ list_has('metrics.applies_to_org_types', 'members.org_type') }}, false) as is_expected
     from members
     cross join metrics
     left join org_metrics
@@ -42,7 +42,7 @@ member_rows as (
         and members.period_month = org_metrics.period_month
         and metrics.metric_code = org_metrics.metric_code
     -- a member of another type (a mental health partner in an acute collaborative) appears only if it reports
-    where list_contains(metrics.applies_to_org_types, members.org_type)
+    where {{ list_has('metrics.applies_to_org_types', 'members.org_type') }}
         or org_metrics.org_code is not null
 ),
 
@@ -65,7 +65,7 @@ collaborative_rows as (
         coverage.membership_basis,
         coverage.period_month,
         coverage.metric_code,
-        cast(null as varchar) as member_role,
+        cast(null as string) as member_role,
         collaborative_metrics.numerator,
         collaborative_metrics.denominator,
         collaborative_metrics.value,

@@ -10,7 +10,8 @@ with spells as (
 ),
 
 quintiles as (
-    select unnest(['1', '2', '3', '4', '5', 'unknown']) as imd_quintile
+    select imd_quintile
+    from (values ('1'), ('2'), ('3'), ('4'), ('5'), ('unknown')) as quintile_values (imd_quintile)
 ),
 
 totals as (
@@ -28,10 +29,10 @@ measured as (
         discharge_month as period_month,
         org_code,
         setting,
-        coalesce(cast(imd_quintile as varchar), 'unknown') as imd_quintile,
+        coalesce(cast(imd_quintile as string), 'unknown') as imd_quintile,
         {{ los_measures() }}
     from spells
-    group by discharge_month, org_code, setting, coalesce(cast(imd_quintile as varchar), 'unknown')
+    group by discharge_month, org_code, setting, coalesce(cast(imd_quintile as string), 'unknown')
 ),
 
 cells as (

@@ -7,12 +7,18 @@
     today; codes outside seeds/reference are left out. `*` stays suppressed (NULL, is_suppressed), never zero.
     england_value is England's published figure for the same period, measure and cohort, for context.
 -#}
-with statistics as (
-    select * from {{ ref('stg_mhsds_los__monthly_statistics') }}
-    qualify
+with published_rows as (
+    select
+        *,
         row_number() over (
             partition by period_month, reporting_period_start, breakdown, primary_level, measure_id order by source_row
-        ) = 1
+        ) as nth_copy
+    from {{ ref('stg_mhsds_los__monthly_statistics') }}
+),
+
+statistics as (
+    select * from published_rows
+    where nth_copy = 1
 ),
 
 measures as (
@@ -81,14 +87,14 @@ mental_health as (
         measures.measure,
         -- two published codes of one trust today (a merger inside the period): counts add up, a mean does not
         case
-            when count(*) = 1 then any_value(providers.measure_value)
+            when count(*) = 1 then {{ any_non_null('providers.measure_value') }}
             when measures.is_count then sum(providers.measure_value)
         end as published_value,
         bool_or(providers.is_suppressed) as is_suppressed,
         providers.measure_id as source_measure_id,
-        string_agg(distinct providers.source_file, '; ') as source_file,
-        any_value(providers.status) as status,
-        list_sort(list_distinct(list(providers.primary_level))) as reported_org_codes
+        {{ ordered_string_agg('providers.source_file', "'; '", distinct=true) }} as source_file,
+        {{ any_non_null('providers.status') }} as status,
+        {{ sorted_distinct_list('providers.primary_level') }} as reported_org_codes
     from providers
     inner join measures
         on providers.measure_id = measures.source_measure_id
@@ -138,8 +144,8 @@ acute_rows as (
         is_suppressed,
         source_measure_id,
         source_file,
-        cast(null as varchar) as status,
-        [org_code] as reported_org_codes,
+        cast(null as string) as status,
+        {{ list_of(['org_code']) }} as reported_org_codes,
         cast(null as double) as england_value
     from {{ ref('int_los_published__acute') }}
 )

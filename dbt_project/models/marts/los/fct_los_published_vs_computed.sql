@@ -40,12 +40,13 @@ computed as (
         quarters.period_month,
         count(spells.spell_id) as discharges,
         avg(spells.los_days) as mean_los_days,
-        quantile_cont(spells.los_days, 0.5) as median_los_days,
+        {{ percentile_cont('spells.los_days', 0.5) }} as median_los_days,
         count(distinct date_trunc('month', spells.discharge_month)) as months_with_discharges
     from quarters
     left join spells
         on quarters.org_code = spells.org_code
-        and spells.discharge_month between quarters.period_month - interval 2 month and quarters.period_month
+        and spells.discharge_month
+            between {{ dbt.dateadd('month', -2, 'quarters.period_month') }} and quarters.period_month
     group by quarters.org_code, quarters.period_month
 ),
 
@@ -59,7 +60,7 @@ pivoted as (
         bool_or(published.is_suppressed) filter (where published.measure = 'median_los_days') as median_suppressed,
         max(published.published_value) filter (where published.measure = 'people_discharged')
             as published_discharges,
-        string_agg(distinct published.source_file, '; ' order by published.source_file) as source_file
+        {{ ordered_string_agg('published.source_file', "'; '", distinct=true) }} as source_file
     from published
     group by published.org_code, published.period_month
 ),
@@ -128,11 +129,11 @@ select
     end as difference,
     case
         when not computed_hidden and published_value > 0
-            then round(100.0 * (computed_raw - published_value) / published_value, 1)
+            then round(100.0 * cast(computed_raw - published_value as double) / published_value, 1)
     end as pct_difference,
     case
         when not computed_hidden and published_discharges > 0
-            then round(100.0 * {{ dc_round('computed_discharges') }} / published_discharges, 0)
+            then round(100.0 * cast({{ dc_round('computed_discharges') }} as double) / published_discharges, 0)
     end as computed_pct_of_published_discharges,
     source_file
 from measures

@@ -5,11 +5,18 @@
     the reference). The sender figures are rounded to 5 and suppressed below 5, cell by cell, so attributed plus
     unattributed is close to, not equal to, England.
 -#}
-with statistics as (
-    select * from {{ ref('stg_oap__monthly_statistics') }}
+with published_rows as (
+    select
+        *,
+        row_number() over (partition by period_month, measure_id order by source_row) as nth_copy
+    from {{ ref('stg_oap__monthly_statistics') }}
     where period_type = 'month'
         and breakdown = 'England'
-    qualify row_number() over (partition by period_month, measure_id order by source_row) = 1
+),
+
+statistics as (
+    select * from published_rows
+    where nth_copy = 1
 ),
 
 senders as (
@@ -19,8 +26,8 @@ senders as (
 england as (
     select
         period_month,
-        any_value(status) as status,
-        any_value(source_file) as source_file,
+        {{ any_non_null('status') }} as status,
+        {{ any_non_null('source_file') }} as source_file,
         {%- for measure, name in [
             ('OAP01', 'inappropriate_oaps_started'),
             ('OAP02', 'inappropriate_oap_bed_days'),
@@ -45,7 +52,7 @@ by_attribution as (
         coalesce(sum(inappropriate_oaps_active_end) filter (where not is_attributed), 0)
             as unattributed_oaps_active_end,
         count(*) filter (where inappropriate_oap_bed_days_suppressed) as suppressed_sender_bed_day_cells,
-        coalesce(list_sort(list(sender_code) filter (where not is_attributed)), []) as unattributed_sender_codes
+        {{ sorted_list_where('sender_code', 'not is_attributed') }} as unattributed_sender_codes
     from senders
     group by period_month
 )
@@ -64,7 +71,7 @@ select
     cast(coalesce(by_attribution.unattributed_oaps_started, 0) as bigint) as unattributed_oaps_started,
     cast(coalesce(by_attribution.unattributed_oaps_active_end, 0) as bigint) as unattributed_oaps_active_end,
     coalesce(by_attribution.suppressed_sender_bed_day_cells, 0) as suppressed_sender_bed_day_cells,
-    coalesce(by_attribution.unattributed_sender_codes, []) as unattributed_sender_codes
+    coalesce(by_attribution.unattributed_sender_codes, {{ empty_string_list() }}) as unattributed_sender_codes
 from england
 left join by_attribution
     on england.period_month = by_attribution.period_month

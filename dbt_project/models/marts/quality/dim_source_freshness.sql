@@ -21,21 +21,21 @@ with loads as (
 oap_suppression as (
     select
         'oap' as source,
-        avg(case when is_suppressed then 1.0 else 0.0 end) as suppressed_share
+        avg(case when is_suppressed then cast(1 as double) else cast(0 as double) end) as suppressed_share
     from {{ ref('stg_oap__monthly_statistics') }}
 ),
 
 mhsds_los_suppression as (
     select
         'mhsds_los' as source,
-        avg(case when is_suppressed then 1.0 else 0.0 end) as suppressed_share
+        avg(case when is_suppressed then cast(1 as double) else cast(0 as double) end) as suppressed_share
     from {{ ref('stg_mhsds_los__monthly_statistics') }}
 ),
 
 los_suppression as (
     select
         case setting when 'acute' then 'los_acute' else 'los_mh' end as source,
-        avg(case when is_suppressed then 1.0 else 0.0 end) as suppressed_share
+        avg(case when is_suppressed then cast(1 as double) else cast(0 as double) end) as suppressed_share
     from {{ ref('fct_los_provider_month') }}
     group by setting
 ),

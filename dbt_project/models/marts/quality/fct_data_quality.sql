@@ -32,10 +32,16 @@ mart_checks as (
     select * from {{ ref('stg_audit__mart_checks') }}
 ),
 
-latest_mart_checks as (
-    select *
+mart_checks_with_latest_run as (
+    select
+        *,
+        first_value(run_id) over (partition by mart order by checked_at desc) as latest_run_id
     from mart_checks
-    qualify run_id = first_value(run_id) over (partition by mart order by checked_at desc)
+),
+
+latest_mart_checks as (
+    select * from mart_checks_with_latest_run
+    where run_id = latest_run_id
 ),
 
 row_problems as (
@@ -108,7 +114,7 @@ rejection_rows as (
 
 row_problem_rows as (
     select
-        cast(null as varchar) as run_id,
+        cast(null as string) as run_id,
         cast(null as timestamp) as run_at,
         source,
         period_month,
@@ -123,7 +129,7 @@ row_problem_rows as (
 
 row_flag_rows as (
     select
-        cast(null as varchar) as run_id,
+        cast(null as string) as run_id,
         cast(null as timestamp) as run_at,
         source,
         period_month,
@@ -134,7 +140,7 @@ row_flag_rows as (
             as observed_value,
         'rows loaded and flagged (a warning: the publication is genuine, these rows disagree with its own rules) in '
         || min(source_file)
-        || coalesce('; trusts touched: ' || string_agg(distinct org_code, ', ' order by org_code), '') as details
+        || coalesce('; trusts touched: ' || {{ ordered_string_agg('org_code', "', '", distinct=true) }}, '') as details
     from {{ ref('int_quality__current_row_flags') }}
     group by source, period_month, rule
 ),
@@ -146,7 +152,7 @@ mart_check_rows as (
         mart as source,
         cast(null as date) as period_month,
         check_name,
-        cast(null as varchar) as source_file,
+        cast(null as string) as source_file,
         success,
         observed_value,
         details

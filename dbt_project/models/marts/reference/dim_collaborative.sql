@@ -28,8 +28,8 @@ select
     collaboratives.established_date,
     collaboratives.go_live_date,
     collaboratives.icb_codes,
-    array_to_string(collaboratives.icb_codes, ', ') as icbs_spanned,
-    len(collaboratives.icb_codes) as icb_count,
+    {{ list_join('collaboratives.icb_codes', "', '") }} as icbs_spanned,
+    {{ list_length('collaboratives.icb_codes') }} as icb_count,
     coalesce(member_counts.current_member_count, 0) as current_member_count
 from collaboratives
 left join organisations as lead_provider

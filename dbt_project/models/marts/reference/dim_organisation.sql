@@ -18,9 +18,9 @@ current_codes as (
 rtt_providers as (
     select
         provider_org_code as org_code,
-        arg_max(provider_org_name, period_month) as org_name,
+        {{ value_at_max('provider_org_name', 'period_month') }} as org_name,
         -- the provider's parent in the latest file is its ICB (NHS England's current layout)
-        arg_max(provider_parent_org_code, period_month) as icb_code
+        {{ value_at_max('provider_parent_org_code', 'period_month') }} as icb_code
     from {{ ref('stg_rtt__full_extract') }}
     group by provider_org_code
 ),

@@ -24,7 +24,7 @@ icbs as (
 provider_icb_today as (
     select
         org_code,
-        arg_max(provider_parent_org_code, period_month) as icb_code
+        {{ value_at_max('provider_parent_org_code', 'period_month') }} as icb_code
     from waiting
     where provider_parent_org_code is not null
     group by org_code
@@ -33,7 +33,7 @@ provider_icb_today as (
 commissioner_icb_today as (
     select
         commissioner_org_code,
-        arg_max(commissioner_parent_org_code, period_month) as icb_code
+        {{ value_at_max('commissioner_parent_org_code', 'period_month') }} as icb_code
     from waiting
     where commissioner_parent_org_code is not null
     group by commissioner_org_code
@@ -42,7 +42,7 @@ commissioner_icb_today as (
 icb_names_published as (
     select
         icb_code,
-        arg_max(icb_name, period_month) as icb_name
+        {{ value_at_max('icb_name', 'period_month') }} as icb_name
     from (
         select
             period_month,
@@ -159,16 +159,16 @@ select
     period_month,
     geography_level,
     geography_code,
-    any_value(geography_name) as geography_name,
+    {{ any_non_null('geography_name') }} as geography_name,
     attribution_basis,
     icb_basis,
-    any_value(case when geography_level = 'icb' then region_code end) as region_code,
+    {{ any_non_null("case when geography_level = 'icb' then region_code end") }} as region_code,
     bool_or(includes_non_english_commissioners) and bool_or(is_non_english_commissioner)
         as includes_non_english_commissioners,
     max(band_layout) as band_layout,
     cast(sum(incomplete_pathways) as bigint) as incomplete_pathways,
     cast(sum(within_18_weeks) as bigint) as within_18_weeks,
-    round(100.0 * sum(within_18_weeks) / nullif(sum(incomplete_pathways), 0), 4) as pct_within_18_weeks,
+    round(100.0 * cast(sum(within_18_weeks) as double) / nullif(sum(incomplete_pathways), 0), 4) as pct_within_18_weeks,
     cast(sum(over_52_weeks) as bigint) as over_52_weeks,
     cast(sum(over_65_weeks) as bigint) as over_65_weeks,
     cast(sum(over_78_weeks) as bigint) as over_78_weeks,

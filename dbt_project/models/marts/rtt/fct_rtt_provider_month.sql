@@ -4,12 +4,7 @@
     aggregates and pass through as published.
     Incremental by month, like int_rtt__provider_month_bands: only months rebuilt upstream are rebuilt here.
 -#}
-{{ config(
-    materialized='incremental',
-    incremental_strategy='delete+insert',
-    unique_key='period_month',
-    on_schema_change='sync_all_columns',
-) }}
+{{ config(materialized='incremental', **month_partitioned_config()) }}
 {%- set months = months_to_rebuild(
     "select period_month, source_version as upstream_version from " ~ ref('int_rtt__provider_month_bands')
 ) %}
@@ -26,9 +21,9 @@ pivoted as (
         provider_bands.period_month,
         provider_bands.org_code,
         provider_bands.treatment_function_code,
-        any_value(provider_bands.treatment_function_name) as treatment_function_name,
+        {{ any_non_null('provider_bands.treatment_function_name') }} as treatment_function_name,
         max(provider_bands.commissioner_count) as commissioner_count,
-        any_value(provider_bands.source_version) as upstream_version,
+        {{ any_non_null('provider_bands.source_version') }} as upstream_version,
         {{ rtt_pivot_parts('provider_bands') }}
     from provider_bands
     group by
@@ -58,7 +53,7 @@ flags as (
         period_month,
         org_code,
         count(distinct source_file || ':' || source_row) as flagged_rows,
-        string_agg(distinct rule, ', ' order by rule) as flagged_rules
+        {{ ordered_string_agg('rule', "', '", distinct=true) }} as flagged_rules
     from {{ ref('int_quality__current_row_flags') }}
     where source = 'rtt' and source_row is not null
     group by period_month, org_code
@@ -71,7 +66,7 @@ select
     measured.treatment_function_name,
     measured.band_layout,
     measured.commissioner_count,
-    measured.wait_bands_cumulative[-1] as incomplete_pathways,
+    {{ list_last('measured.wait_bands_cumulative') }} as incomplete_pathways,
     {{ rtt_waiting_measures() }},
     measured.incomplete_pathways_with_dta,
     measured.clock_starts,

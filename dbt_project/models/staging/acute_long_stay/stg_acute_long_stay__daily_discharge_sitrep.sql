@@ -5,7 +5,13 @@
     (dated outside the file's month): it is kept, and never counted in any month's figure.
 -#}
 with cells as (
-    select * from {{ source('acute_long_stay', 'daily_discharge_sitrep') }}
+    select
+        *,
+        row_number() over (
+            partition by period_month, period, lower(trim(level)), trim(org_code), metric_group, metric
+            order by source_row
+        ) as nth_copy
+    from {{ source('acute_long_stay', 'daily_discharge_sitrep') }}
 )
 
 select
@@ -27,8 +33,4 @@ select
     coalesce(row_flags, '') not like '%row_in_file_month%' as is_in_month,
     row_flags
 from cells
-qualify
-    row_number() over (
-        partition by period_month, period, lower(trim(level)), trim(org_code), metric_group, metric
-        order by source_row
-    ) = 1
+where nth_copy = 1

@@ -38,7 +38,7 @@ select
     provider_org_code,
     coalesce(admission_date, earliest_admission_date) as start_date,
     discharge_date,
-    date_diff('day', coalesce(admission_date, earliest_admission_date), discharge_date) as los_days,
+    {{ dbt.datediff('coalesce(admission_date, earliest_admission_date)', 'discharge_date', 'day') }} as los_days,
     admission_method,
     patient_classification,
     coalesce(patient_classification = '1', false) as is_ordinary_admission,

@@ -20,7 +20,7 @@ select
     upper(trim(org_id_prov)) as provider_org_code,
     start_date,
     discharge_date,
-    date_diff('day', start_date, discharge_date) as los_days,
+    {{ dbt.datediff('start_date', 'discharge_date', 'day') }} as los_days,
     method_of_admission,
     method_of_discharge,
     destination_of_discharge,

@@ -16,7 +16,7 @@ select
     period_type,
     status,
     trim(breakdown) as breakdown,
-    trim(breakdown) = 'England' or starts_with(trim(breakdown), 'England; ') as is_national,
+    trim(breakdown) = 'England' or trim(breakdown) like 'England; %' as is_national,
     trim(primary_level) as primary_level,
     trim(primary_level_description) as primary_level_description,
     trim(secondary_level) as secondary_level,

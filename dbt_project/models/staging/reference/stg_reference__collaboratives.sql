@@ -8,7 +8,7 @@ select
     lower(trim(collaborative_type)) as collaborative_type,
     lower(trim(governance_model)) as governance_model,
     nullif(upper(trim(lead_provider_code)), '') as lead_provider_code,
-    list_transform(string_split(icb_codes, ';'), code -> upper(trim(code))) as icb_codes,
+    {{ list_map(split_to_list('icb_codes', ';'), 'code', 'upper(trim(code))') }} as icb_codes,
     cast(established_date as date) as established_date,
     cast(go_live_date as date) as go_live_date
 from collaboratives

@@ -1,10 +1,11 @@
 {#-
     The ICB seed typed and trimmed, plus current_icb_code: the ICB that carries a closed ICB's area today, followed
-    through icb_successions.csv when each step has a single successor. It is derived here rather than in an
-    intermediate model so that every reader of ICBs (dim_organisation, the RTT geography marts) gets it from the
-    one ICB model; it reads nothing but the two ICB seeds.
+    through icb_successions.csv when each step has a single successor (for up to max_steps steps). It is derived
+    here rather than in an intermediate model so that every reader of ICBs (dim_organisation, the RTT geography
+    marts) gets it from the one ICB model; it reads nothing but the two ICB seeds.
 -#}
-with recursive icbs as (
+{%- set max_steps = 20 %}
+with icbs as (
     select * from {{ ref('icbs') }}
 ),
 
@@ -24,33 +25,32 @@ successors_per_icb as (
     group by predecessor_icb_code
 ),
 
-succession_chain (icb_code, current_icb_code, steps) as (
+-- a split has no single successor to follow
+single_successors as (
+    select * from successors_per_icb
+    where successor_count = 1
+),
+
+-- the chain unrolled as max_steps joins (neither engine's recursion is needed): a loop in the seed ends there
+succession_chain as (
     select
-        upper(trim(icb_code)),
-        upper(trim(icb_code)),
-        0
+        upper(trim(icbs.icb_code)) as icb_code,
+        coalesce(
+            {%- for step in range(max_steps, 0, -1) %}step_{{ step }}.successor_icb_code, {% endfor %}upper(trim(icbs.icb_code))
+        ) as last_icb_code
     from icbs
-
-    union all
-
-    select
-        succession_chain.icb_code,
-        successors_per_icb.successor_icb_code,
-        succession_chain.steps + 1
-    from succession_chain
-    inner join successors_per_icb
-        on succession_chain.current_icb_code = successors_per_icb.predecessor_icb_code
-    -- a split has no single successor to follow; a loop in the seed must not hang the build
-    where successors_per_icb.successor_count = 1
-        and succession_chain.steps < 20
+    {%- for step in range(1, max_steps + 1) %}
+    left join single_successors as step_{{ step }}
+        on {% if loop.first %}upper(trim(icbs.icb_code)){% else %}step_{{ step - 1 }}.successor_icb_code{% endif %}
+            = step_{{ step }}.predecessor_icb_code
+    {%- endfor %}
 ),
 
 chain_ends as (
-    select
+    select distinct
         icb_code,
-        arg_max(current_icb_code, steps) as last_icb_code
+        last_icb_code
     from succession_chain
-    group by icb_code
 ),
 
 current_codes as (

@@ -8,6 +8,7 @@ select
     lower(trim(source)) as source,
     lower(trim(unit)) as unit,
     lower(trim(better)) as better,
-    list_transform(string_split(lower(applies_to_org_type), ';'), org_type -> trim(org_type)) as applies_to_org_types,
+    {{ list_map(split_to_list('lower(applies_to_org_type)', ';'), 'org_type', 'trim(org_type)') }}
+        as applies_to_org_types,
     definition
 from metrics
