@@ -47,8 +47,12 @@ class LakeExport:
 
 
 def source_tables(manifest: dict) -> list[tuple[str, str]]:
-    """(schema, table) of every dbt source, in a stable order."""
-    return sorted({(source["schema"], source["identifier"]) for source in manifest.get("sources", {}).values()})
+    """(schema, table) of every dbt source a model or test reads, in a stable order (the benefits marts are
+    sources of the dashboards' exposures only: Spark builds without them)."""
+    read = {key for node in manifest.get("nodes", {}).values() for key in node.get("depends_on", {}).get("nodes", [])}
+    return sorted(
+        {(source["schema"], source["identifier"]) for key, source in manifest.get("sources", {}).items() if key in read}
+    )
 
 
 def _columns(con: duckdb.DuckDBPyConnection, schema: str, table: str) -> list[tuple[str, str]]:
@@ -236,7 +240,13 @@ def import_tables(
         con.execute("begin")
         try:
             con.execute(f'create schema if not exists "{schema}"')
-            con.execute(f'drop view if exists "{schema}"."{table}"')
+            is_view = con.execute(
+                "select count(*) from duckdb_views() where database_name = current_database() "
+                "and schema_name = ? and view_name = ?",
+                [schema, table],
+            ).fetchone()[0]
+            if is_view:  # a DuckDB build's staging view, replaced by the table Spark built
+                con.execute(f'drop view "{schema}"."{table}"')
             con.execute(f'create or replace table "{schema}"."{table}" as select {select} from {scan}')
             con.execute("commit")
         except Exception:

@@ -16,9 +16,16 @@
     {%- if execute -%}
         {%- set lake = env_var('COLLAB_SPARK_DIR', '../warehouse/spark') ~ '/lake' -%}
         {%- set registered = [] -%}
+        {#- the sources a model or test reads (the benefits marts are sources of the exposures only) -#}
+        {%- set read = [] -%}
+        {%- for node in graph.nodes.values() -%}
+            {%- for dependency in node.depends_on.nodes if dependency.startswith('source.') -%}
+                {%- do read.append(dependency) -%}
+            {%- endfor -%}
+        {%- endfor -%}
         {%- for source in graph.sources.values() | sort(attribute='unique_id') -%}
             {%- set name = source.schema ~ '.' ~ source.identifier -%}
-            {%- if name not in registered -%}
+            {%- if source.unique_id in read and name not in registered -%}
                 {%- do registered.append(name) -%}
                 {%- do run_query('create database if not exists ' ~ source.schema) -%}
                 {%- do run_query('drop table if exists ' ~ name) -%}
