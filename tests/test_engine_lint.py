@@ -253,7 +253,9 @@ def test_the_lint_fails_on_a_planted_model(tmp_path: Path):
     (tmp_path / "tests").mkdir()
     (tmp_path / "models" / "planted.sql").write_text(PLANTED)
     # the engine folder itself is not read
-    (tmp_path / "macros" / "engine" / "lists.sql").write_text("{% macro duckdb__x(l) %}list_sort({{ l }}){% endmacro %}")
+    (tmp_path / "macros" / "engine" / "lists.sql").write_text(
+        "{% macro duckdb__x(l) %}list_sort({{ l }}){% endmacro %}"
+    )
     (tmp_path / "models" / "_planted.yml").write_text(
         "unit_tests:\n  - name: t\n    model: planted\n    given:\n      - input: ref('x')\n"
         "        format: sql\n        rows: |\n          select 1 as i\n          from range(3) as r(i)\n"

@@ -106,10 +106,14 @@ def ingest(con, folder: Path, tmp_path: Path) -> dict[str, los_acute.IngestResul
 
 
 def model_sql(name: str) -> str:
-    """A staging model's SQL with its Jinja comment dropped and source/ref resolved to the raw table and views."""
+    """A staging model's SQL with its Jinja comment dropped, source/ref resolved to the raw table and views, and
+    dbt.datediff written as DuckDB's date_diff."""
     text = re.sub(r"\{#-.*?-#\}", "", (MODELS / f"{name}.sql").read_text(), flags=re.S)
     text = text.replace("{{ source('los_acute', 'apc_episodes') }}", los_acute.QUALIFIED_TABLE)
-    return re.sub(r"\{\{ ref\('(\w+)'\) \}\}", r"\1", text)
+    text = re.sub(r"\{\{ ref\('(\w+)'\) \}\}", r"\1", text)
+    # dbt's cross-database datediff as dbt-duckdb renders it
+    datediff = r"\{\{ dbt\.datediff\('(.*?)', '(.*?)', 'day'\) \}\}"
+    return re.sub(datediff, r"date_diff('day', (\1)::timestamp, (\2)::timestamp)", text)
 
 
 def spells(con) -> None:
