@@ -18,6 +18,9 @@ from pathlib import Path
 import duckdb
 import pytest
 
+#: `make test-spark` (about 13 minutes on 2 cores): not yet in `make test`, whose budget it would exceed (issue 15)
+spark = pytest.mark.spark
+
 from orchestration.compare import compare_databases
 from orchestration.lake import export_raw, spark_table_folder
 from orchestration.pipeline import run_pipeline
@@ -84,6 +87,7 @@ def spark_warehouse(bundled_samples: Path, tmp_path_factory) -> dict:
     }
 
 
+@spark
 def test_spark_publishes_what_duckdb_publishes_figure_for_figure(spark_warehouse, bundled_run):
     comparison = compare_databases(
         bundled_run.serving_db,
@@ -96,6 +100,7 @@ def test_spark_publishes_what_duckdb_publishes_figure_for_figure(spark_warehouse
     print(f"DuckDB against Spark: {comparison.describe()}")
 
 
+@spark
 def test_dbt_data_and_unit_tests_ran_and_passed_on_spark(spark_warehouse):
     manifest, results = spark_warehouse["first_manifest"], spark_warehouse["first_results"]
     assert manifest["metadata"]["adapter_type"] == "spark"
@@ -114,6 +119,7 @@ def test_dbt_data_and_unit_tests_ran_and_passed_on_spark(spark_warehouse):
     assert statuses["unit_test"]["pass"] == len(manifest["unit_tests"])
 
 
+@spark
 def test_a_revised_month_rebuilds_that_month_alone_on_spark(spark_warehouse):
     assert "# what it builds: only what changed" in spark_warehouse["dbt_log"]
     revised = f"period_month={REVISED_MONTH.isoformat()}"
