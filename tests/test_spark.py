@@ -18,12 +18,12 @@ from pathlib import Path
 import duckdb
 import pytest
 
-#: `make test-spark` (about 13 minutes on 2 cores): not yet in `make test`, whose budget it would exceed (issue 15)
-spark = pytest.mark.spark
-
 from orchestration.compare import compare_databases
 from orchestration.lake import export_raw, spark_table_folder
 from orchestration.pipeline import run_pipeline
+
+#: `make test-spark` (about 13 minutes on 2 cores): not yet in `make test`, whose budget it would exceed (issue 15)
+spark = pytest.mark.spark
 
 REVISED = "20251130-RTT-November-2025-full-extract-revised.zip"
 REVISED_MONTH = date(2025, 11, 1)
