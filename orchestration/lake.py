@@ -214,14 +214,31 @@ def spark_table_folder(tables_dir: Path, schema: str, table: str) -> Path:
     return Path(tables_dir) / f"{schema}.db" / table
 
 
+def _model_order(present: list[str], declared: list[str], partitioned: bool) -> list[str]:
+    """The columns of a table Spark wrote, in the model's order: the files' own (the select's), with a partition
+    column moved from the end to just after the column the model's YAML declares before it (first if none).
+
+    The YAML's order alone is not the select's: a model documents its columns in the order a reader wants them.
+    """
+    if not partitioned or PARTITION_COLUMN not in present:
+        return present
+    columns = [name for name in present if name != PARTITION_COLUMN]
+    before = None
+    if PARTITION_COLUMN in declared:
+        earlier = [name for name in declared[: declared.index(PARTITION_COLUMN)] if name in columns]
+        before = earlier[-1] if earlier else None
+    columns.insert(columns.index(before) + 1 if before else 0, PARTITION_COLUMN)
+    return columns
+
+
 def import_tables(
     con: duckdb.DuckDBPyConnection, tables_dir: Path, tables: list[tuple[str, str, list[str]]]
 ) -> dict[str, int]:
     """Copy each (schema, table, column order) Spark built into the build database; {schema.table: rows}.
 
-    A partitioned table's partition column is written by Spark as folder names and comes last in its files'
-    layout: the column order given (the model's own, from the manifest) puts every column back where the model
-    has it. Each table is replaced in one transaction, so a failure leaves the previous table in place.
+    The files hold the model's columns in its select's order (what DuckDB's build has), except that Spark writes
+    a partition column as folder names, after every other column: :func:`_model_order` puts it back. Each table
+    is replaced in one transaction, so a failure leaves the previous table in place.
     """
     copied = {}
     for schema, table, order in tables:
@@ -235,7 +252,7 @@ def import_tables(
         hive = f", hive_partitioning = true, hive_types = {{'{PARTITION_COLUMN}': 'date'}}" if partitioned else ""
         scan = f"read_parquet('{folder}/**/*.parquet'{hive}, union_by_name = true)"
         present = [row[0] for row in con.execute(f"describe select * from {scan}").fetchall()]
-        columns = [name for name in order if name in present] + [name for name in present if name not in order]
+        columns = _model_order(present, order, partitioned)
         select = ", ".join('"' + name.replace('"', '""') + '"' for name in columns)
         con.execute("begin")
         try:

@@ -37,6 +37,11 @@ MONTH_PARTITIONED = (
 #: Logs of the runs themselves: the Spark warehouse ran twice (before and after the revision), DuckDB's once.
 RUN_LOGS = ("main.fct_data_quality",)
 VOLATILE_COLUMNS = ("run_id", "run_at", "loaded_at", "published_at", "checked_at", "rejected_at")
+#: A month's build key (macros/incremental_months.sql): a hash over the id of the load its figures came from, and
+#: load ids count a warehouse's own loads. The Spark warehouse met the revision a run later than DuckDB's did, so
+#: the load ids of the revision (and of any file DuckDB's run loaded after it) differ, and so do those months' keys;
+#: the figures built from them must not.
+LOAD_KEYS = ("source_version",)
 
 
 def _link_samples(samples: Path, landing: Path, *, with_revision: bool) -> None:
@@ -92,7 +97,7 @@ def test_spark_publishes_what_duckdb_publishes_figure_for_figure(spark_warehouse
     comparison = compare_databases(
         bundled_run.serving_db,
         spark_warehouse["warehouse"] / "serving.duckdb",
-        ignore_columns=VOLATILE_COLUMNS,
+        ignore_columns=VOLATILE_COLUMNS + LOAD_KEYS,
         ignore_tables=RUN_LOGS,
     )
     assert comparison.equal, comparison.describe()
