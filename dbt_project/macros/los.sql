@@ -58,20 +58,10 @@
 
 {#- The los_* metrics of the catalogue as a list of structs, from disclosure-controlled measures. -#}
 {% macro los_metric_structs() -%}
-    {%- set metrics = [
+    {{ metric_structs([
         ('los_mean_days', 'bed_days', 'discharges', 'mean_los_days'),
         ('los_median_days', 'null', 'discharges', 'median_los_days'),
         ('los_long_stay_pct_21plus', 'long_stay_discharges_21plus', 'discharges', 'long_stay_pct_21plus'),
         ('los_bed_days', 'bed_days', 'null', 'bed_days'),
-    ] -%}
-    {%- set structs = [] -%}
-    {%- for metric_code, numerator, denominator, value in metrics -%}
-        {%- do structs.append(struct_of([
-            ('metric_code', "'" ~ metric_code ~ "'"),
-            ('numerator', 'cast(' ~ numerator ~ ' as double)'),
-            ('denominator', 'cast(' ~ denominator ~ ' as double)'),
-            ('value', 'cast(' ~ value ~ ' as double)'),
-        ])) -%}
-    {%- endfor -%}
-    {{ list_of(structs) }}
+    ]) }}
 {%- endmacro %}

@@ -13,22 +13,11 @@
 {#- One struct per published metric of a row with the columns above (suppressed: value NULL, never zero). The
     18+ mean carries its bed days and discharges as numerator and denominator so a collaborative can pool it. -#}
 {% macro mhsds_los_metric_structs() -%}
-    {%- set metrics = [
+    {{ metric_structs([
         ('mhsds_los_mean_days_18plus', 'bed_days_18plus', 'discharges_18plus', 'mean_days_18plus'),
         ('mhsds_los_discharges_18plus', 'discharges_18plus', 'null', 'discharges_18plus'),
         ('mhsds_los_bed_days_18plus', 'bed_days_18plus', 'null', 'bed_days_18plus'),
         ('mhsds_los_mean_days_adult_acute_18_64', 'null', 'null', 'mean_days_adult_acute_18_64'),
         ('mhsds_bed_days_month', 'bed_days_month', 'null', 'bed_days_month'),
-    ] -%}
-    {%- set structs = [] -%}
-    {%- for metric_code, numerator, denominator, value in metrics -%}
-        {%- do structs.append(struct_of([
-            ('metric_code', "'" ~ metric_code ~ "'"),
-            ('numerator', 'cast(' ~ numerator ~ ' as double)'),
-            ('denominator', 'cast(' ~ denominator ~ ' as double)'),
-            ('value', 'cast(' ~ value ~ ' as double)'),
-            ('is_suppressed', value ~ '_suppressed'),
-        ])) -%}
-    {%- endfor -%}
-    {{ list_of(structs) }}
+    ], suppressed=true) }}
 {%- endmacro %}

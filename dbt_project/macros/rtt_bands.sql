@@ -102,7 +102,8 @@
     numerator / denominator are what a total across organisations adds up; value is what a person reads.
 -#}
 {% macro rtt_metric_structs() -%}
-    {%- set counts = [
+    {%- set metrics = [] -%}
+    {%- for metric_code, numerator, denominator in [
         ('rtt_incomplete_pathways', 'incomplete_pathways', 'null'),
         ('rtt_over_52_weeks', 'over_52_weeks', 'incomplete_pathways'),
         ('rtt_over_65_weeks', 'over_65_weeks', 'incomplete_pathways'),
@@ -111,28 +112,13 @@
         ('rtt_clock_starts', 'clock_starts', 'null'),
         ('rtt_clock_stops', 'clock_stops', 'null'),
     ] -%}
-    {%- set structs = [] -%}
-    {%- for metric_code, numerator, denominator in counts -%}
-        {%- do structs.append(struct_of([
-            ('metric_code', "'" ~ metric_code ~ "'"),
-            ('numerator', 'cast(' ~ numerator ~ ' as double)'),
-            ('denominator', 'cast(' ~ denominator ~ ' as double)'),
-            ('value', 'cast(' ~ numerator ~ ' as double)'),
-        ])) -%}
+        {%- do metrics.append((metric_code, numerator, denominator, numerator)) -%}
     {%- endfor -%}
-    {%- do structs.append(struct_of([
-        ('metric_code', "'rtt_pct_within_18_weeks'"),
-        ('numerator', 'cast(within_18_weeks as double)'),
-        ('denominator', 'cast(incomplete_pathways as double)'),
-        ('value', '100.0 * cast(within_18_weeks as double) / nullif(incomplete_pathways, 0)'),
-    ])) -%}
-    {%- for metric_code, value in [('rtt_median_wait_weeks', 'median_wait_weeks'), ('rtt_p92_wait_weeks', 'p92_wait_weeks')] -%}
-        {%- do structs.append(struct_of([
-            ('metric_code', "'" ~ metric_code ~ "'"),
-            ('numerator', 'cast(null as double)'),
-            ('denominator', 'cast(incomplete_pathways as double)'),
-            ('value', value),
-        ])) -%}
-    {%- endfor -%}
-    {{ list_of(structs) }}
+    {%- do metrics.append((
+        'rtt_pct_within_18_weeks', 'within_18_weeks', 'incomplete_pathways',
+        '100.0 * cast(within_18_weeks as double) / nullif(incomplete_pathways, 0)'
+    )) -%}
+    {%- do metrics.append(('rtt_median_wait_weeks', 'null', 'incomplete_pathways', 'median_wait_weeks')) -%}
+    {%- do metrics.append(('rtt_p92_wait_weeks', 'null', 'incomplete_pathways', 'p92_wait_weeks')) -%}
+    {{ metric_structs(metrics) }}
 {%- endmacro %}

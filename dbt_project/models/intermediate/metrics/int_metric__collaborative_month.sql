@@ -107,20 +107,7 @@ oap_metrics as (
         collaborative_code,
         membership_basis,
         period_month,
-        {%- set structs = [] %}
-        {%- for metric_code, column in [
-            ('oap_inappropriate_bed_days', 'inappropriate_oap_bed_days'),
-            ('oap_inappropriate_active_end', 'inappropriate_oaps_active_end'),
-            ('oap_inappropriate_started', 'inappropriate_oaps_started'),
-        ] %}
-            {%- do structs.append(struct_of([
-                ('metric_code', "'" ~ metric_code ~ "'"),
-                ('numerator', 'cast(' ~ column ~ ' as double)'),
-                ('denominator', 'cast(null as double)'),
-                ('value', 'cast(' ~ column ~ ' as double)'),
-            ])) %}
-        {%- endfor %}
-        {{ unnest_list(list_of(structs)) }} as metric
+        {{ unnest_list(oap_metric_structs()) }} as metric
     from oap_totals
 ),
 
@@ -189,34 +176,17 @@ los_metrics as (
         los_counts.collaborative_code,
         los_counts.membership_basis,
         los_counts.period_month,
-        {{ unnest_list(list_of([
-            struct_of([
-                ('metric_code', "'los_mean_days'"),
-                ('numerator', 'cast(los_counts.mean_numerator as double)'),
-                ('denominator', 'cast(los_counts.mean_denominator as double)'),
-                ('value', 'cast(los_values.mean_los_days as double)'),
-            ]),
-            struct_of([
-                ('metric_code', "'los_median_days'"),
-                ('numerator', 'cast(null as double)'),
-                ('denominator', 'cast(los_counts.median_denominator as double)'),
-                ('value', 'cast(los_values.median_los_days as double)'),
-            ]),
-            struct_of([
-                ('metric_code', "'los_long_stay_pct_21plus'"),
-                ('numerator', 'cast(los_counts.long_stay_numerator as double)'),
-                ('denominator', 'cast(los_counts.long_stay_denominator as double)'),
-                ('value', 'cast(' ~ dc_round_to_decimals(
+        {{ unnest_list(metric_structs([
+            ('los_mean_days', 'los_counts.mean_numerator', 'los_counts.mean_denominator', 'los_values.mean_los_days'),
+            ('los_median_days', 'null', 'los_counts.median_denominator', 'los_values.median_los_days'),
+            (
+                'los_long_stay_pct_21plus', 'los_counts.long_stay_numerator', 'los_counts.long_stay_denominator',
+                dc_round_to_decimals(
                     '100.0 * cast(los_values.long_stays as double) / nullif(los_values.long_stay_spells, 0)',
                     'los_values.percent_decimals'
-                ) ~ ' as double)'),
-            ]),
-            struct_of([
-                ('metric_code', "'los_bed_days'"),
-                ('numerator', 'cast(los_counts.bed_days as double)'),
-                ('denominator', 'cast(null as double)'),
-                ('value', 'cast(los_counts.bed_days as double)'),
-            ]),
+                )
+            ),
+            ('los_bed_days', 'los_counts.bed_days', 'null', 'los_counts.bed_days'),
         ])) }} as metric
     from los_counts
     left join los_values

@@ -54,21 +54,7 @@ oap_structs as (
     select
         org_code,
         period_month,
-        {%- set structs = [] %}
-        {%- for metric_code, column in [
-            ('oap_inappropriate_bed_days', 'inappropriate_oap_bed_days'),
-            ('oap_inappropriate_active_end', 'inappropriate_oaps_active_end'),
-            ('oap_inappropriate_started', 'inappropriate_oaps_started'),
-        ] %}
-            {%- do structs.append(struct_of([
-                ('metric_code', "'" ~ metric_code ~ "'"),
-                ('numerator', 'cast(' ~ column ~ ' as double)'),
-                ('denominator', 'cast(null as double)'),
-                ('value', 'cast(' ~ column ~ ' as double)'),
-                ('is_suppressed', column ~ '_suppressed'),
-            ])) %}
-        {%- endfor %}
-        {{ unnest_list(list_of(structs)) }} as metric
+        {{ unnest_list(oap_metric_structs(suppressed=true)) }} as metric
     from oap
 ),
 
