@@ -39,12 +39,12 @@ $(VENDORED): orchestration/data_docs_vendor.json | $(INSTALLED)
 run: $(INSTALLED) $(VENDORED)
 	$(BIN)/collab-benefits run
 
-## test: every test (pytest: unit, dbt, the whole pipeline on real files, reports and dashboards in Chromium)
-test: $(INSTALLED) chromium $(SUPERSET_INSTALLED) $(VENDORED)
+## test: every test (pytest: unit, dbt, the whole pipeline on real files, reports and dashboards in Chromium, the
+## bundled samples on Spark compared with DuckDB figure for figure)
+test: $(INSTALLED) chromium $(SUPERSET_INSTALLED) $(VENDORED) $(SPARK_INSTALLED)
 	$(BIN)/python -m pytest
 
-## test-spark: the bundled samples built on Spark and DuckDB, compared figure for figure (about 13 minutes; not yet
-## part of make test, issue 15)
+## test-spark: the Spark tests of make test alone (the two-engine comparison, dbt's tests on Spark, a revision)
 test-spark: $(INSTALLED) $(SPARK_INSTALLED)
 	$(BIN)/python -m pytest -m spark tests/test_spark.py
 

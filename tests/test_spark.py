@@ -22,7 +22,7 @@ from orchestration.compare import compare_databases
 from orchestration.lake import export_raw, spark_table_folder
 from orchestration.pipeline import run_pipeline
 
-#: `make test-spark` (about 13 minutes on 2 cores): not yet in `make test`, whose budget it would exceed (issue 15)
+#: In `make test`, which installs Java 17 and the spark extra first; `make test-spark` runs these alone.
 spark = pytest.mark.spark
 
 REVISED = "20251130-RTT-November-2025-full-extract-revised.zip"
