@@ -206,7 +206,11 @@ def warehouse_dbt_models(context: AssetExecutionContext, dbt: DbtCliResource, wa
     if succeeded and on_spark:
         _import_from_spark(warehouse, warehouse.dbt_target_path)
     if succeeded:
-        keep_manifest(warehouse.warehouse_path, warehouse.dbt_target_path / "manifest.json", build_vars)
+        # the next build's plan compares the project's manifest with the one kept here: on Spark, the build's own
+        # manifest has the spark target's configs (staging as tables, insert_overwrite), which would make every
+        # staging and month-partitioned model look changed at each run; keep the manifest the plan was made from
+        kept = Path(dbt_project.manifest_path) if on_spark else warehouse.dbt_target_path / "manifest.json"
+        keep_manifest(warehouse.warehouse_path, kept, build_vars)
     if not succeeded:
         problems = watcher.problems or [f"dbt exited with code {invocation.process.returncode}"]
         raise Failure(
