@@ -84,8 +84,9 @@ deduplicated as (
         period_month,
         org_code,
         -- a lead provider is also a member; a partner is the weakest tie
-        {{ value_at_min('member_role', "case member_role when 'lead_provider' then 1 when 'member' then 2 else 3 end") }}
-            as member_role,
+        {{ value_at_min(
+            'member_role', "case member_role when 'lead_provider' then 1 when 'member' then 2 else 3 end"
+        ) }} as member_role,
         {{ sorted_distinct_list('membership_org_code') }} as membership_org_codes
     from both_bases
     group by collaborative_code, membership_basis, period_month, org_code

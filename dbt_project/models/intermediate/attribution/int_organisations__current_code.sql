@@ -18,12 +18,12 @@ succession_paths as (
     select
         organisations.org_code,
         {%- for step in range(1, max_steps + 1) %}
-        step_{{ step }}.successor_org_code as step_{{ step }}_code{% if not loop.last %},{% endif %}
+            step_{{ step }}.successor_org_code as step_{{ step }}_code{% if not loop.last %},{% endif %}
         {%- endfor %}
     from organisations
     {%- for step in range(1, max_steps + 1) %}
-    left join successions as step_{{ step }}
-        on {% if loop.first %}organisations.org_code{% else %}step_{{ step - 1 }}.successor_org_code{% endif %}
+        left join successions as step_{{ step }}
+            on {% if loop.first %}organisations.org_code{% else %}step_{{ step - 1 }}.successor_org_code{% endif %}
             = step_{{ step }}.predecessor_org_code
     {%- endfor %}
 ),
@@ -32,11 +32,14 @@ path_ends as (
     select
         org_code,
         coalesce(
-            {%- for step in range(max_steps, 0, -1) %}step_{{ step }}_code, {% endfor %}org_code
+            {%- for step in range(max_steps, 0, -1) %}
+                step_{{ step }}_code,
+            {%- endfor %}
+            org_code
         ) as current_org_code,
         case
             {%- for step in range(max_steps, 0, -1) %}
-            when step_{{ step }}_code is not null then {{ step }}
+                when step_{{ step }}_code is not null then {{ step }}
             {%- endfor %}
             else 0
         end as steps

@@ -143,7 +143,7 @@ select
     commissioner_counts.commissioner_count,
     reported_codes.reported_org_codes,
     {%- for column in rtt_band_columns() + ['total', 'patients_with_unknown_clock_start_date', 'total_all'] %}
-    summed.{{ column }},
+        summed.{{ column }},
     {%- endfor %}
     {{ month_source_version('month_versions.upstream_version') }} as source_version
 from summed

@@ -46,7 +46,7 @@ computed as (
     left join spells
         on quarters.org_code = spells.org_code
         and spells.discharge_month
-            between {{ dbt.dateadd('month', -2, 'quarters.period_month') }} and quarters.period_month
+        between {{ dbt.dateadd('month', -2, 'quarters.period_month') }} and quarters.period_month
     group by quarters.org_code, quarters.period_month
 ),
 

@@ -38,7 +38,8 @@ select
     provider_org_code,
     coalesce(admission_date, earliest_admission_date) as start_date,
     discharge_date,
-    {{ dbt.datediff('coalesce(admission_date, earliest_admission_date)', 'discharge_date', 'day') }} as los_days,
+    -- dbt's datediff renders as one long expression on DuckDB
+    {{ dbt.datediff('coalesce(admission_date, earliest_admission_date)', 'discharge_date', 'day') }} as los_days,  -- noqa: LT05
     admission_method,
     patient_classification,
     coalesce(patient_classification = '1', false) as is_ordinary_admission,

@@ -20,7 +20,8 @@ select
     upper(trim(org_id_prov)) as provider_org_code,
     start_date,
     discharge_date,
-    {{ dbt.datediff('start_date', 'discharge_date', 'day') }} as los_days,
+    -- dbt's datediff renders as one long expression on DuckDB
+    {{ dbt.datediff('start_date', 'discharge_date', 'day') }} as los_days,  -- noqa: LT05
     method_of_admission,
     method_of_discharge,
     destination_of_discharge,

@@ -36,12 +36,15 @@ succession_chain as (
     select
         upper(trim(icbs.icb_code)) as icb_code,
         coalesce(
-            {%- for step in range(max_steps, 0, -1) %}step_{{ step }}.successor_icb_code, {% endfor %}upper(trim(icbs.icb_code))
+            {%- for step in range(max_steps, 0, -1) %}
+                step_{{ step }}.successor_icb_code,
+            {%- endfor %}
+            upper(trim(icbs.icb_code))
         ) as last_icb_code
     from icbs
     {%- for step in range(1, max_steps + 1) %}
-    left join single_successors as step_{{ step }}
-        on {% if loop.first %}upper(trim(icbs.icb_code)){% else %}step_{{ step - 1 }}.successor_icb_code{% endif %}
+        left join single_successors as step_{{ step }}
+            on {% if loop.first %}upper(trim(icbs.icb_code)){% else %}step_{{ step - 1 }}.successor_icb_code{% endif %}
             = step_{{ step }}.predecessor_icb_code
     {%- endfor %}
 ),
