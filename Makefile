@@ -11,6 +11,8 @@ SUPERSET_INSTALLED := $(SUPERSET_VENV)/.installed
 # The Spark engine's extra (dbt-spark, pyspark: about 320 MB) in .venv, and Java 17
 SPARK_INSTALLED := $(VENV)/.spark-installed
 WAREHOUSE_DIR ?= $(or $(COLLAB_WAREHOUSE_DIR),warehouse)
+# make test's pytest workers (pytest-xdist): a module and its fixtures stay on one worker, the heaviest start first
+TEST_WORKERS ?= 2
 
 # GX Data Docs' scripts, styles and fonts, from the npm registry (orchestration/data_docs_vendor.json), not committed
 VENDORED := vendor/data-docs/.manifest.json
@@ -42,7 +44,7 @@ run: $(INSTALLED) $(VENDORED)
 ## test: every test (pytest: unit, dbt, the whole pipeline on real files, reports and dashboards in Chromium, the
 ## bundled samples on Spark compared with DuckDB figure for figure)
 test: $(INSTALLED) chromium $(SUPERSET_INSTALLED) $(VENDORED) $(SPARK_INSTALLED)
-	$(BIN)/python -m pytest
+	$(BIN)/python -m pytest -n $(TEST_WORKERS) --dist loadfile --no-loadscope-reorder
 
 ## test-spark: the Spark tests of make test alone (the two-engine comparison, dbt's tests on Spark, a revision)
 test-spark: $(INSTALLED) $(SPARK_INSTALLED)

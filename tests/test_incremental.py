@@ -68,6 +68,22 @@ def sample_files(tmp_path_factory) -> Path:
     return folder
 
 
+@pytest.fixture(scope="module")
+def full_build(sample_files: Path, tmp_path_factory) -> dict:
+    """A full build of the four months into an empty warehouse, and what it published then: the update is compared
+    with it, and the run with nothing new starts from it (which changes its warehouse, never these snapshots)."""
+    warehouse = tmp_path_factory.mktemp("full") / "warehouse"
+    full = run_pipeline(sample_files, warehouse)
+    assert full.exit_code == 0, (full.rejected_files, full.failed_checks, full.failed_steps)
+    assert LAST_MONTH in full.months_found
+    return {
+        "warehouse": warehouse,
+        "tables": _serving_tables(warehouse / "serving.duckdb"),
+        "figures": _serving_tables(warehouse / "serving.duckdb", WITHOUT_VERSIONS),
+        "versions": _month_versions(warehouse / "build.duckdb"),
+    }
+
+
 def _link(files: Path, target: Path, *, include_last: bool) -> None:
     for path in sorted(files.rglob("*")):
         if path.is_file() and (include_last or not _is_last_month(path)):
@@ -77,7 +93,7 @@ def _link(files: Path, target: Path, *, include_last: bool) -> None:
                 os.link(path, destination)
 
 
-def test_a_monthly_update_publishes_what_a_full_build_publishes(sample_files: Path, tmp_path: Path):
+def test_a_monthly_update_publishes_what_a_full_build_publishes(sample_files: Path, full_build: dict, tmp_path: Path):
     landing = tmp_path / "landing"
     _link(sample_files, landing, include_last=False)
     first = run_pipeline(landing, tmp_path / "incremental")
@@ -90,12 +106,8 @@ def test_a_monthly_update_publishes_what_a_full_build_publishes(sample_files: Pa
     # the update ran only what the new month changes (orchestration/build_state.py), not the whole project
     assert "# what it builds: only what changed" in _dbt_log_header(tmp_path / "incremental")
 
-    full = run_pipeline(sample_files, tmp_path / "full")
-    assert full.exit_code == 0, (full.rejected_files, full.failed_checks, full.failed_steps)
-    assert LAST_MONTH in full.months_found
-
     incremental_tables = _serving_tables(tmp_path / "incremental" / "serving.duckdb")
-    full_tables = _serving_tables(tmp_path / "full" / "serving.duckdb")
+    full_tables = full_build["tables"]
     assert incremental_tables.keys() == full_tables.keys()
     assert any(row for row in full_tables["fct_rtt_provider_month"] if row[0] == LAST_MONTH)
     for table, rows in full_tables.items():
@@ -118,32 +130,29 @@ def _month_versions(build_db: Path) -> dict[date, str]:
         con.close()
 
 
-def test_a_run_with_nothing_new_changes_nothing(sample_files: Path, tmp_path: Path, monkeypatch):
-    first = run_pipeline(sample_files, tmp_path / "warehouse")
-    assert first.exit_code == 0
-    before = _serving_tables(tmp_path / "warehouse" / "serving.duckdb")
-    figures = _serving_tables(tmp_path / "warehouse" / "serving.duckdb", WITHOUT_VERSIONS)
-    versions = _month_versions(tmp_path / "warehouse" / "build.duckdb")
+def test_a_run_with_nothing_new_changes_nothing(sample_files: Path, full_build: dict, monkeypatch):
+    warehouse = full_build["warehouse"]
+    before, figures, versions = full_build["tables"], full_build["figures"], full_build["versions"]
     assert len(versions) == 4, versions  # four months, one version each
-    again = run_pipeline(sample_files, tmp_path / "warehouse")
+    again = run_pipeline(sample_files, warehouse)
     assert again.exit_code == 0
     assert again.published
-    assert "# what it builds: nothing" in _dbt_log_header(tmp_path / "warehouse")
-    assert _serving_tables(tmp_path / "warehouse" / "serving.duckdb") == before
-    assert _month_versions(tmp_path / "warehouse" / "build.duckdb") == versions
+    assert "# what it builds: nothing" in _dbt_log_header(warehouse)
+    assert _serving_tables(warehouse / "serving.duckdb") == before
+    assert _month_versions(warehouse / "build.duckdb") == versions
 
     # An edited shared macro (here: a different fingerprint of the macros folder) rebuilds every month, and a
     # rebuild from the same files publishes the same figures.
     import orchestration.dbt
 
     monkeypatch.setattr(orchestration.dbt, "macros_fingerprint", lambda: "an edited macro")
-    rebuilt = run_pipeline(sample_files, tmp_path / "warehouse")
+    rebuilt = run_pipeline(sample_files, warehouse)
     assert rebuilt.exit_code == 0
-    after = _month_versions(tmp_path / "warehouse" / "build.duckdb")
+    after = _month_versions(warehouse / "build.duckdb")
     assert after.keys() == versions.keys()
     assert all(after[month] != versions[month] for month in versions), (versions, after)
     # the served version says what each month was built from, so it changes too; every figure stays the same
-    assert _serving_tables(tmp_path / "warehouse" / "serving.duckdb", WITHOUT_VERSIONS) == figures
+    assert _serving_tables(warehouse / "serving.duckdb", WITHOUT_VERSIONS) == figures
 
 
 def test_the_macros_fingerprint_follows_every_macro_file(tmp_path: Path):
