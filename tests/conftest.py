@@ -1,13 +1,14 @@
 """Shared fixtures: the whole pipeline run once, in process, on the bundled samples into a temporary warehouse.
 
 `make test` runs the tests on two workers (pytest-xdist, ``--dist loadfile``: a module's tests and its fixtures stay
-on one worker; each worker makes its own session fixtures). Before the workers start, the controller prepares what
-both would otherwise write at once: the bundled samples and the dbt project's manifest.
+on one worker). Before the workers start, the controller prepares what both would otherwise write at once: the
+bundled samples and the dbt project's manifest. The run of the bundled samples is made once and shared.
 """
 
 from __future__ import annotations
 
 import fcntl
+import pickle
 from pathlib import Path
 
 import duckdb
@@ -76,13 +77,23 @@ def bundled_samples() -> Path:
 
 
 @pytest.fixture(scope="session")
-def bundled_run(bundled_samples, tmp_path_factory):
-    """One full in-process run of the ingest and build-and-publish jobs on the bundled samples."""
+def bundled_run(bundled_samples, tmp_path_factory, request):
+    """One full in-process run of the ingest and build-and-publish jobs on the bundled samples, made once per test
+    session: on several workers, by whichever asks first (the others wait for it and read its summary). The tests
+    only read its warehouse; one that runs the pipeline again does so on a copy (tests/test_pipeline.py)."""
     from orchestration.pipeline import run_pipeline
 
-    warehouse = tmp_path_factory.mktemp("warehouse")
-    summary = run_pipeline(bundled_samples, warehouse)
-    return summary
+    if not hasattr(request.config, "workerinput"):
+        return run_pipeline(bundled_samples, tmp_path_factory.mktemp("warehouse"))
+    shared = tmp_path_factory.getbasetemp().parent  # this session's folder, above each worker's own
+    saved = shared / "bundled_run.pickle"
+    with open(shared / "bundled_run.lock", "w") as lock:
+        fcntl.flock(lock, fcntl.LOCK_EX)
+        if saved.exists():
+            return pickle.loads(saved.read_bytes())
+        summary = run_pipeline(bundled_samples, shared / "bundled-warehouse")
+        saved.write_bytes(pickle.dumps(summary))
+        return summary
 
 
 @pytest.fixture

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import hashlib
 import io
+import shutil
 import zipfile
 from datetime import date
 from pathlib import Path
@@ -147,9 +148,12 @@ def _serving_fingerprint(path: Path) -> dict[str, str]:
         con.close()
 
 
-def test_reloading_the_same_files_changes_nothing(bundled_samples, bundled_run):
+def test_reloading_the_same_files_changes_nothing(bundled_samples, bundled_run, tmp_path):
     before = _serving_fingerprint(bundled_run.serving_db)
-    again = run_pipeline(bundled_samples, bundled_run.warehouse_dir)
+    # on a copy of the session's warehouse, which other tests (on other workers) read meanwhile
+    warehouse = tmp_path / "warehouse"
+    shutil.copytree(bundled_run.warehouse_dir, warehouse, symlinks=True)
+    again = run_pipeline(bundled_samples, warehouse)
     assert again.exit_code == 0
     assert _serving_fingerprint(again.serving_db) == before
     con = duckdb.connect(str(again.build_db), read_only=True)
