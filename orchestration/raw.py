@@ -334,13 +334,18 @@ def once_per_frame(function):
     """Remember ``function(delivered, frame, *rest)`` while ``frame`` lives: a feed's derived checks are computed
     by its contract check (on the reading thread) and needed again by its load for the row flags; the second call
     gets the first result instead of parsing the month's cells again. Keyed by the frame's identity (a frame is
-    never changed once read), the other arguments by equality; an entry goes when its frame is freed."""
+    never changed once read), the other arguments by equality. An entry goes when :func:`forget_frame` is called
+    (:func:`ingest_file` does, once the file is loaded or rejected) or when its frame is freed; the second alone
+    is not enough, because a result that holds columns of its frame keeps the frame alive through this cache: at
+    twelve national months that kept every acute month's parsed cells, about 0.9 GB, for the rest of the run.
+    Whatever callers forget, no more than :data:`MAX_REMEMBERED_FRAMES` frames are remembered at once."""
     import functools
     import threading
     import weakref
 
     results: dict[tuple, object] = {}
     lock = threading.Lock()
+    _FRAME_CACHES.append((results, lock))
 
     @functools.wraps(function)
     def remembered(delivered, frame, *rest):
@@ -349,20 +354,40 @@ def once_per_frame(function):
             if key in results:
                 return results[key]
         value = function(delivered, frame, *rest)
+        dropped = []  # freed after the lock is released: freeing a frame runs its finalizer, which takes the lock
         with lock:
-            if not any(existing[0] == id(frame) for existing in results):
+            frames = list(dict.fromkeys(existing[0] for existing in results))
+            if id(frame) not in frames:
                 weakref.finalize(frame, _forget, results, lock, id(frame))
+                for stale in frames[: max(0, len(frames) + 1 - MAX_REMEMBERED_FRAMES)]:
+                    dropped += _forget_unlocked(results, stale)  # a caller that never said it was done with it
             results[key] = value
+        del dropped
         return value
 
     remembered.cache = results
     return remembered
 
 
+_FRAME_CACHES: list[tuple[dict, object]] = []
+MAX_REMEMBERED_FRAMES = 2  # the file being loaded and the one read ahead (ingest_files)
+
+
+def forget_frame(frame) -> None:
+    """Drop what every :func:`once_per_frame` function remembers of ``frame``: its file is done with."""
+    for results, lock in _FRAME_CACHES:
+        _forget(results, lock, id(frame))
+
+
 def _forget(results: dict, lock, frame_id: int) -> None:
     with lock:
-        for key in [key for key in results if key[0] == frame_id]:
-            del results[key]
+        dropped = _forget_unlocked(results, frame_id)
+    del dropped  # outside the lock (see once_per_frame)
+
+
+def _forget_unlocked(results: dict, frame_id: int) -> list:
+    """Take ``frame_id``'s entries out of ``results`` and return their values, for the caller to free."""
+    return [results.pop(key) for key in [key for key in results if key[0] == frame_id]]
 
 
 def _check_utf8(data: bytes, step: int = 1 << 22) -> None:
@@ -998,6 +1023,14 @@ def ingest_file(
         return reject(checked.error.file, month_in_name(path), 0, checked.error.violations)
     if checked.outside_window:
         return None
+    try:
+        return _load_checked(con, path, checked, sha256, load, reject)
+    finally:
+        forget_frame(checked.frame)
+
+
+def _load_checked(con, path: Path, checked: ReadFile, sha256: str, load, reject) -> IngestResult:
+    """The rest of :func:`ingest_file`, for a file that was read and checked: reject it, or load it."""
     delivered, frame, violations = checked.delivered, checked.frame, list(checked.violations)
     if errors_of(violations):
         return reject(delivered.source_file, delivered.period_month, len(frame), violations)

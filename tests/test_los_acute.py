@@ -307,6 +307,21 @@ def test_bad_rows_flagged_and_bad_cells_break_the_contract(tmp_path, con):
     assert (3, "EPIEND", "date_parses") in found
 
 
+def test_a_file_done_with_leaves_nothing_of_it_in_memory(tmp_path, con):
+    """The parsed cells a month's checks share with its load hold columns of the month's frame, so they keep it
+    alive: once the file is loaded or rejected they must be forgotten (at twelve national months, the acute
+    months left behind this way held 0.9 GB through the rest of the run)."""
+    folder = tmp_path / "landing"
+    write_csv(folder / "HES_APC_2024-05.csv", HES_HEADER, [list(r) for r in YTD_ROWS])
+    bad = [list(r) for r in YTD_ROWS]
+    bad[1][HES_HEADER.index("EPIEND")] = "2024-13-01"
+    write_csv(folder / "HES_APC_2024-06.csv", HES_HEADER, bad)
+    actions = sorted(r.action for r in ingest(con, folder, tmp_path).values())
+    assert actions == ["loaded", "rejected"]
+    remembered = [acute.path for _, acute, _ in los_acute._parse.cache]
+    assert not [path for path in remembered if folder in path.parents], remembered
+
+
 # --------------------------------------------------------------------------------------------------------------
 # The generated samples (orchestration/samples/los_acute.py)
 
@@ -360,3 +375,24 @@ def test_unmarked_resubmission_rejected_and_revision_replaces(tmp_path, con):
     write_csv(revised / "HES_APC_2024-05-revised.csv", HES_HEADER, YTD_ROWS[:-1])  # T5 (April) withdrawn
     assert ingest(con, revised, tmp_path)["HES_APC_2024-05-revised.csv"].action == "replaced"
     assert per_trust(con)["RAE"] == (2, 5.0, 5.0)  # T1 7, T2 3
+
+
+def test_no_more_than_two_frames_are_remembered_by_callers_that_never_say_they_are_done(tmp_path):
+    import pandas as pd
+
+    from orchestration import raw
+
+    calls = []
+
+    @raw.once_per_frame
+    def parse(delivered, frame):
+        calls.append(delivered)
+        return frame  # a result that holds its frame: the frame cannot be freed while it is remembered
+
+    frames = [pd.DataFrame({"a": [n]}) for n in range(3)]
+    for n, frame in enumerate(frames):
+        assert parse(f"file {n}", frame) is frame
+    assert parse("file 2", frames[2]) is frames[2] and calls == ["file 0", "file 1", "file 2"]  # remembered
+    assert {key[0] for key in parse.cache} == {id(frames[1]), id(frames[2])}
+    raw.forget_frame(frames[2])
+    assert {key[0] for key in parse.cache} == {id(frames[1])}

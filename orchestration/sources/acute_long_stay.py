@@ -716,6 +716,7 @@ def check_loaded_months(
             continue
         sitrep_file, frame = rebuilt
         violations = raw.errors_of(check_contract(sitrep_file, frame))  # warnings were loaded and flagged on purpose
+        raw.forget_frame(frame)
         con.execute(
             "insert into audit.contract_checks values (?, ?, ?, ?, ?, ?, ?)",
             [

@@ -880,6 +880,7 @@ def check_loaded_months(
             continue
         los_file, frame = rebuilt
         violations = check_contract(source, los_file, frame, today=today)
+        raw.forget_frame(frame)
         con.execute(
             "insert into audit.contract_checks values (?, ?, ?, ?, ?, ?, ?)",
             [

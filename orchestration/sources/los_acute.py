@@ -929,6 +929,7 @@ def check_loaded_months(
             continue
         acute, frame = rebuilt
         violations = check_contract(acute, frame, today=today) if len(frame) else []
+        raw.forget_frame(frame)
         errors = raw.errors_of(violations)
         for month in months:
             con.execute(

@@ -933,6 +933,7 @@ def check_loaded_months(
             continue
         mh_file, submission = rebuilt
         violations = check_contract(mh_file, submission, today=today)
+        raw.forget_frame(submission)
         errors = raw.errors_of(violations)
         con.execute(
             "insert into audit.contract_checks values (?, ?, ?, ?, ?, ?, ?)",

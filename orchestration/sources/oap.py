@@ -1213,6 +1213,7 @@ def recheck_loaded_months(
             continue
         oap_file, frame = rebuilt
         violations = errors(oap_file, frame)
+        raw.forget_frame(frame)
         con.execute(
             "insert into audit.contract_checks values (?, ?, ?, ?, ?, ?, ?)",
             [

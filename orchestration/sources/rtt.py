@@ -1021,6 +1021,7 @@ def check_loaded_months(
             continue
         rtt_file, frame = rebuilt
         violations = check_rtt_contract(rtt_file, frame)
+        raw.forget_frame(frame)
         con.execute(
             "insert into audit.contract_checks values (?, ?, ?, ?, ?, ?, ?)",
             [
