@@ -123,7 +123,14 @@ class WarehouseResource(ConfigurableResource):
         self.build_db_path.chmod(0o600)  # it holds patient-level rows: the owner's only (issue 17)
         # SET rather than connect(config=…): a second connection to the same file with another config is refused
         con.execute("set memory_limit = ?", [memory_limit or os.environ.get("COLLAB_DUCKDB_MEMORY_LIMIT", "2GB")])
+        # Each file is loaded in its own transaction; at DuckDB's default (16 MB of write-ahead log) nearly every
+        # commit also checkpointed the whole database: 0.22 s a commit, half the ingest of the bundled RTT files.
+        # The log is still synced at every commit, so a load that committed survives a crash as before.
+        con.execute("set checkpoint_threshold = ?", [CHECKPOINT_THRESHOLD])
         return con
+
+
+CHECKPOINT_THRESHOLD = "256MB"
 
 
 def make_warehouse_private(path: Path) -> None:
