@@ -515,3 +515,26 @@ def test_strict_bounds_and_mostly_fail_alike(tmp_path, mostly):
     assert _comparable(by_sql) == _comparable(by_gx)
     if mostly is None:
         assert {f.rule for f in by_sql} == {"strict", "at_least_2", "starts_with_a", "small", "s"}
+
+
+def test_a_frame_is_scanned_as_arrow_unless_arrow_cannot_hold_it(tmp_path):
+    """DuckDB scans the feeds' frames as Arrow tables (a pandas frame's text would be turned into Python strings
+    for every query); a frame that repeats a column name, or mixes types in an object column, is registered as
+    it is and judged as GX judges it."""
+    import pyarrow as pa
+
+    from orchestration.contracts_sql import _as_arrow
+
+    text = pd.DataFrame({"s": pd.array(["a", None, "b"], dtype=pd.ArrowDtype(pa.string())), "x": [1.0, None, 3.0]})
+    assert isinstance(_as_arrow(text), pa.Table)
+    mixed = pd.DataFrame({"s": ["a", 1, None]}, index=[5, 6, 7])
+    assert _as_arrow(mixed) is mixed
+    repeated = pd.DataFrame([[1, 2]], columns=["x", "x"])
+    assert _as_arrow(repeated) is repeated
+
+    expectations = [{"type": "expect_column_values_to_not_be_null", "kwargs": {"column": "s"}, "meta": {"rule": "s"}}]
+    (tmp_path / "mixed.json").write_text(json.dumps({"name": "mixed", "expectations": expectations}))
+    by_gx = contracts.validate_frame(mixed, "mixed", directory=tmp_path, engine="gx")
+    by_sql = contracts.validate_frame(mixed, "mixed", directory=tmp_path, engine="sql")
+    assert _comparable(by_sql) == _comparable(by_gx)
+    assert [list(f.rows) for f in by_sql] == [[7]]
