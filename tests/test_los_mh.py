@@ -261,6 +261,27 @@ def test_three_separate_files_load_like_one_zip(tmp_path, con):
         los_mh.read_file(path)
 
 
+def test_each_table_of_a_submission_is_parsed_once_for_its_check_and_its_load(tmp_path, con, monkeypatch):
+    """Two submissions, each read, checked and loaded (the second read ahead while the first loads): every table
+    of each is parsed once, its check's parse reused by its load, and nothing of either is remembered after."""
+    from orchestration import raw
+
+    parsed, real = [], los_mh._parse.__wrapped__
+
+    def counted(table, of):
+        parsed.append(table.key)
+        return real(table, of)
+
+    monkeypatch.setattr(los_mh, "_parse", raw.once_per_frame(counted))
+    folder = tmp_path / "landing"
+    write_zip(folder / "MHSDS_2024-04.zip", april_2024())
+    write_zip(folder / "MHSDS_2024-05.zip", may_2024())
+    results = ingest(con, folder, tmp_path)
+    assert [r.action for r in results] == ["loaded", "loaded"], [r.message for r in results]
+    assert sorted(parsed) == sorted([t.key for t in los_mh.TABLES] * 2)
+    assert los_mh._parse.cache == {}
+
+
 def test_a_missing_required_column_is_named(tmp_path, con):
     tables = may_2024()
     header, *rows = list(csv.reader(io.StringIO(tables["MHS502"].decode())))
