@@ -177,7 +177,7 @@ def _run(args: argparse.Namespace) -> int:
     from orchestration.pipeline import run_pipeline
 
     warehouse_dir.mkdir(parents=True, exist_ok=True)
-    nothing_new.forget(warehouse_dir)
+    files_read = nothing_new.forget(warehouse_dir, sources_dir)
     reports: list[Path] = []
     with (
         logging_to_files(warehouse_dir / "logs"),
@@ -199,7 +199,7 @@ def _run(args: argparse.Namespace) -> int:
         "Data quality dashboards over this serving database; then open http://127.0.0.1:8088"
     )
     if summary.exit_code == 0:
-        nothing_new.remember(sources_dir, warehouse_dir, summary.serving_db, run_settings)
+        nothing_new.remember(sources_dir, warehouse_dir, summary.serving_db, run_settings, files_read)
     return summary.exit_code
 
 

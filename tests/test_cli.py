@@ -222,6 +222,40 @@ def test_a_run_with_nothing_new_answers_at_once_and_says_so(tmp_path, monkeypatc
     assert nothing_new.unchanged_since_last_run(sources, warehouse) is None
 
 
+def test_a_run_records_the_files_as_it_started_hashing_only_those_that_changed(tmp_path, monkeypatch):
+    """What the next run compares with is what this run read: the files as it started, not as they are when it
+    ends (a file replaced meanwhile makes the next run a full one). A file whose size, mtime and inode are as
+    recorded keeps its SHA-256, so an update of a large history hashes only its new files."""
+    from orchestration import nothing_new
+
+    sources, warehouse = tmp_path / "sources", tmp_path / "wh"
+    (sources / "rtt").mkdir(parents=True)
+    warehouse.mkdir()
+    held, new = sources / "rtt" / "held.csv", sources / "rtt" / "new.csv"
+    held.write_text("a,b\n1,2\n")
+    serving = warehouse / "serving.duckdb"
+    serving.write_bytes(b"published")
+
+    hashed = []
+    real = nothing_new._sha256
+    monkeypatch.setattr(nothing_new, "_sha256", lambda path: hashed.append(path.name) or real(path))
+
+    files = nothing_new.forget(warehouse, sources)  # no earlier run: every file is hashed
+    assert hashed == ["held.csv"]
+    nothing_new.remember(sources, warehouse, serving, nothing_new.settings(), files)
+    new.write_text("a,b\n3,4\n")
+    hashed.clear()
+    files = nothing_new.forget(warehouse, sources)  # the next run starts: only the new file is hashed
+    assert hashed == ["new.csv"] and sorted(files) == ["rtt/held.csv", "rtt/new.csv"]
+    assert not (warehouse / nothing_new.RECORD_NAME).exists()
+
+    new.write_text("a,b\n3,45\n")  # replaced while the run reads the old bytes
+    nothing_new.remember(sources, warehouse, serving, nothing_new.settings(), files)
+    assert nothing_new.unchanged_since_last_run(sources, warehouse) is None
+    nothing_new.remember(sources, warehouse, serving, nothing_new.settings(), nothing_new.forget(warehouse, sources))
+    assert nothing_new.unchanged_since_last_run(sources, warehouse) is not None
+
+
 def test_a_run_that_fails_leaves_nothing_to_compare_with(landing_run):
     root, _, _, result = landing_run
     assert result.returncode == 1
