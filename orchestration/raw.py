@@ -484,6 +484,19 @@ def release_memory() -> None:
             ctypes.CDLL(libc).malloc_trim(0)
 
 
+def files_read() -> int:
+    """How many delivered files this process has read so far (a file recognised by its SHA-256 is not read)."""
+    return _files_read
+
+
+def release_memory_if_read(since: int) -> None:
+    """:func:`release_memory`, when a file was read since ``files_read()`` returned ``since``: with none read
+    there is nothing to hand back, and the full garbage collection over Dagster's, dbt's and GX's objects costs
+    0.3 to 0.6 s a feed, six times a run."""
+    if files_read() != since:
+        release_memory()
+
+
 # --------------------------------------------------------------------------------------------------------------
 # The audit table: one per source schema, one row per load that changed or confirmed the warehouse
 
@@ -949,8 +962,14 @@ class ReadFile:
     outside_window: bool = False
 
 
+#: How many delivered files this process has read (:func:`read_and_check`), for :func:`release_memory_if_read`.
+_files_read = 0
+
+
 def read_and_check(path: Path, read, check, window: tuple[date, date] | None = None) -> ReadFile:
     """Read one delivered file and check its contract, touching no database (safe on another thread)."""
+    global _files_read
+    _files_read += 1  # only a change matters: two threads racing on it still leave it changed
     try:
         delivered, frame = read(path)
     except ContractError as error:

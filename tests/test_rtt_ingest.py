@@ -292,6 +292,25 @@ def test_reloading_the_same_file_changes_nothing(con, tmp_path):
     assert (table(con), table(con, "select * from raw_rtt.file_loads")) == before
 
 
+def test_memory_is_handed_back_only_after_a_feed_read_a_file(con, tmp_path, monkeypatch):
+    """A feed whose files are all known by their SHA-256 reads none of them, so the full garbage collection
+    that hands a month's buffers back to the system is skipped; a feed that read one does it."""
+    released = []
+    monkeypatch.setattr(raw, "release_memory", lambda: released.append(True))
+    folder = tmp_path / "rtt"
+    write_file(folder, APRIL_2024)
+
+    before = raw.files_read()
+    assert [r.action for r in rtt.ingest_rtt_folder(con, folder, tmp_path / "q", move_rejected=False)] == ["loaded"]
+    raw.release_memory_if_read(before)
+    assert released == [True]
+
+    before = raw.files_read()
+    assert [r.action for r in rtt.ingest_rtt_folder(con, folder, tmp_path / "q", move_rejected=False)] == ["unchanged"]
+    raw.release_memory_if_read(before)
+    assert released == [True]
+
+
 def test_revised_file_replaces_its_month_only_and_the_original_is_then_superseded(con, tmp_path):
     folder = tmp_path / "rtt"
     write_file(folder, APRIL_2024)

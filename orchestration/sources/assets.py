@@ -70,6 +70,7 @@ def build_feed_asset(feed: Feed) -> tuple[AssetsDefinition, AssetChecksDefinitio
         folder = warehouse.source_folder(feed.name)
         con = warehouse.connect_build(memory_limit=INGEST_MEMORY_LIMIT)
         phase, results = progress.begin(f"{feed.title} ({feed.name}): read, check and load files"), []
+        read_before = raw.files_read()
         try:
             feed.ensure_raw_tables(con)
             results = (
@@ -137,7 +138,7 @@ def build_feed_asset(feed: Feed) -> tuple[AssetsDefinition, AssetChecksDefinitio
                 )
         finally:
             con.close()
-            raw.release_memory()
+            raw.release_memory_if_read(read_before)
             phase.finish(progress.count_actions(phase.files))
             progress.end(phase, failed=sys.exc_info()[0] is not None)  # a rejected file is an outcome, not a failure
         by_action: dict[str, int] = {}
