@@ -24,6 +24,7 @@ import json
 import os
 from dataclasses import dataclass
 from datetime import UTC, datetime
+from functools import lru_cache
 from pathlib import Path
 
 from orchestration.resources import REPO_ROOT
@@ -51,6 +52,13 @@ def _sha256(path: Path) -> str:
     return digest.hexdigest()
 
 
+@lru_cache(maxsize=4096)
+def _hashed(path: str, size: int, mtime_ns: int, inode: int) -> str:
+    """:func:`_sha256`, once per process for a file as it is (path, size, mtime, inode): a run that finds something
+    new has hashed the new files to say so, and :func:`forget` lists them again as the run starts."""
+    return _sha256(Path(path))
+
+
 def _source_files(sources_dir: Path, known: dict[str, list]) -> dict[str, list]:
     """{relative path: [size, mtime_ns, inode, sha256]} of every file under the sources folder."""
     files: dict[str, list] = {}
@@ -63,7 +71,7 @@ def _source_files(sources_dir: Path, known: dict[str, list]) -> dict[str, list]:
         if previous and previous[:3] == [stat.st_size, stat.st_mtime_ns, stat.st_ino]:
             sha = previous[3]
         else:
-            sha = _sha256(path)
+            sha = _hashed(str(path), stat.st_size, stat.st_mtime_ns, stat.st_ino)
         files[relative] = [stat.st_size, stat.st_mtime_ns, stat.st_ino, sha]
     return files
 
@@ -102,7 +110,7 @@ def forget(warehouse_dir: Path, sources_dir: Path | None = None) -> dict[str, li
     :func:`remember` to record: what the run is about to read, not what is there when it ends (a file replaced
     meanwhile then makes the next run a full one). A file whose size, mtime and inode are those of the record
     being removed keeps its SHA-256, the rule the comparison itself follows: hashing every file anew cost each
-    update of 60 national months (5.7 GB of files) several seconds."""
+    update of 60 national months (5.5 GB of files) several seconds."""
     path = _record_path(warehouse_dir)
     files = None
     if sources_dir is not None:
