@@ -207,12 +207,12 @@ def _cli(arguments: list[str]) -> dict:
     import contextlib
     import io
 
-    from orchestration.cli import main
+    from orchestration.cli import console_main
 
     output = io.StringIO()
     started = time.perf_counter()
     with contextlib.redirect_stdout(output):
-        code = main(arguments)
+        code = console_main(arguments)  # the worker is a process of its own, as the command is
     seconds = time.perf_counter() - started
     text = output.getvalue()
     print(text)  # into the contender's log: the run's phases with their times are its profile

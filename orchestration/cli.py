@@ -7,6 +7,7 @@ which), 2 on usage errors.
 from __future__ import annotations
 
 import argparse
+import gc
 import logging
 import os
 import sys
@@ -21,6 +22,22 @@ from orchestration.resources import (
 )
 
 DEFAULT_LANDING_DIR = REPO_ROOT / "landing"
+
+#: True when this process is the ``collab-benefits`` command itself (:func:`console_main`), not a caller of
+#: :func:`main` in its own process (the tests): only then are the heap's objects frozen (see :func:`_freeze_heap`).
+_OWN_PROCESS = False
+
+
+def _freeze_heap() -> None:
+    """Move every object alive now out of the garbage collector's sight (``gc.freeze``).
+
+    Dagster, dbt's and Great Expectations' modules leave about 670,000 objects that live as long as the process;
+    each full collection walked them all again: 10 of them in a run on the real April 2026 month took 1.9 s, and
+    the interpreter's last one at exit 2.3 s more, after the summary was printed. Frozen, they are no longer
+    walked; what they reference is still freed by reference counting. Only in the command's own process: a caller
+    of :func:`main` (a test) keeps its garbage collector as it was."""
+    if _OWN_PROCESS:
+        gc.freeze()
 
 
 def _ensure_bundled_samples(sources_dir: Path) -> None:
@@ -176,6 +193,7 @@ def _run(args: argparse.Namespace) -> int:
     from orchestration.console import listener_for, logging_to_files
     from orchestration.pipeline import run_pipeline
 
+    _freeze_heap()  # what the imports made lives as long as the run
     warehouse_dir.mkdir(parents=True, exist_ok=True)
     files_read = nothing_new.forget(warehouse_dir, sources_dir)
     reports: list[Path] = []
@@ -471,5 +489,17 @@ def main(argv: list[str] | None = None) -> int:
     return args.handler(args)
 
 
+def console_main(argv: list[str] | None = None) -> int:
+    """The ``collab-benefits`` command: :func:`main` in a process of its own (the command, or a bench contender's
+    subprocess), which ends without the interpreter's last walk over every object still alive (the process's
+    memory goes back to the system whole at exit)."""
+    global _OWN_PROCESS  # noqa: PLW0603 - set once, by the command's entry point
+    _OWN_PROCESS = True
+    code = main(argv)
+    sys.stdout.flush()
+    _freeze_heap()
+    return code
+
+
 if __name__ == "__main__":
-    sys.exit(main())
+    sys.exit(console_main())
