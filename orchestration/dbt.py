@@ -86,6 +86,16 @@ def macros_fingerprint(folder: Path = DBT_PROJECT_DIR / "macros") -> str:
 #: log in the target folder (dagster-dbt asks dbt for JSON on stdout, which would otherwise set the file's format).
 DBT_GLOBAL_FLAGS = ["--no-use-colors", "--log-format-file", "debug"]
 
+#: dbt's unit tests (``unit_tests:`` in the models' YAML: a model's logic on fixed rows) check the project's code, not
+#: a month's data, so a user's build leaves them out, as dbt Labs recommends for production builds; the test suite
+#: (``tests/conftest.py``) and CI set this to ``1`` so that every build they make runs and must pass them.
+UNIT_TESTS_SETTING = "COLLAB_DBT_UNIT_TESTS"
+
+
+def unit_tests_wanted() -> bool:
+    return os.environ.get(UNIT_TESTS_SETTING, "").strip().lower() in ("1", "true", "yes")
+
+
 #: At most this many of dbt's error lines reach the run's summary; the log has them all.
 MAX_PROBLEM_LINES = 20
 
@@ -147,6 +157,8 @@ def warehouse_dbt_models(context: AssetExecutionContext, dbt: DbtCliResource, wa
     # the engine is one of the build's settings: a warehouse built on one engine is rebuilt whole on the other
     build_vars = {"macros_fingerprint": macros_fingerprint(), **({"engine": "spark"} if on_spark else {})}
     build = ["build", "--vars", json.dumps(build_vars)]
+    if not unit_tests_wanted():
+        build += ["--exclude-resource-type", "unit_test"]
     if on_spark:
         os.environ["COLLAB_SPARK_DIR"] = str(prepare_spark_dir(warehouse.spark_path))
         build += ["--target", "spark"]
@@ -178,6 +190,8 @@ def warehouse_dbt_models(context: AssetExecutionContext, dbt: DbtCliResource, wa
         watcher = DbtBuildWatcher(phase)
         log_file.write(f"# dbt build of Dagster run {context.run_id}, {datetime.now(UTC):%Y-%m-%d %H:%M:%S} UTC\n")
         log_file.write(f"# what it builds: {plan.describe()}\n")
+        if not unit_tests_wanted():
+            log_file.write(f"# dbt's unit tests are left out of a user's build ({UNIT_TESTS_SETTING}=1 runs them)\n")
         if plan.full:
             invocation = dbt.cli(build, context=context, target_path=warehouse.dbt_target_path, raise_on_error=False)
         else:

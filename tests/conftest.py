@@ -8,6 +8,7 @@ bundled samples and the dbt project's manifest. The run of the bundled samples i
 from __future__ import annotations
 
 import fcntl
+import os
 import pickle
 from pathlib import Path
 
@@ -15,6 +16,10 @@ import duckdb
 import pytest
 
 from orchestration.resources import BUNDLED_SAMPLES_DIR
+
+# Every dbt build the tests make, in process or in a subprocess, runs dbt's unit tests too, which a user's build
+# leaves out (orchestration/dbt.py: they check the code, not the month's data); test_cli's user run goes without.
+os.environ.setdefault("COLLAB_DBT_UNIT_TESTS", "1")
 
 #: The modules that cost most, heaviest first (seconds, their fixtures included, measured with `pytest
 #: --durations=0` on 2 cores at 02a47bd). Workers take modules in collection order, so these start first and the

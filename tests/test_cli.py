@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import json
+import os
 import subprocess
 import sys
 from datetime import date
@@ -13,10 +15,15 @@ import pytest
 from tests.rtt_files import rtt_row, write_rtt_file
 
 
-def run_cli(*args: str) -> subprocess.CompletedProcess:
+def run_cli(*args: str, env: dict[str, str] | None = None) -> subprocess.CompletedProcess:
     return subprocess.run(
-        [sys.executable, "-m", "orchestration.cli", *args], capture_output=True, text=True, timeout=600
+        [sys.executable, "-m", "orchestration.cli", *args], capture_output=True, text=True, timeout=600, env=env
     )
+
+
+def as_a_user() -> dict[str, str]:
+    """The environment of a user's run: without the test suite's setting that adds dbt's unit tests to a build."""
+    return {name: value for name, value in os.environ.items() if name != "COLLAB_DBT_UNIT_TESTS"}
 
 
 def test_usage_errors_exit_2(tmp_path):
@@ -71,8 +78,36 @@ def landing_run(tmp_path_factory):
         rtt_row("RCF", "15F", "Part_2A", "C_100", {0: 8}),
     ]
     write_rtt_file(rtt, date(2024, 6, 1), part_2a_above_part_2, zipped=False)
-    result = run_cli("run", "--sources-dir", str(root / "sources"), "--warehouse-dir", str(root / "wh"))
+    result = run_cli(
+        "run", "--sources-dir", str(root / "sources"), "--warehouse-dir", str(root / "wh"), env=as_a_user()
+    )
     return root, bad, c999 + 1, result
+
+
+def _dbt_kinds(warehouse: Path) -> dict[str, set[str]]:
+    """{kind of dbt node: its statuses} in the warehouse's last dbt build."""
+    results = json.loads((warehouse / "dbt_target" / "run_results.json").read_text(encoding="utf-8"))
+    kinds: dict[str, set[str]] = {}
+    for result in results["results"]:
+        kinds.setdefault(result["unique_id"].split(".", 1)[0], set()).add(result["status"])
+    return kinds
+
+
+def test_a_user_s_build_leaves_out_dbt_s_unit_tests_and_says_so(landing_run):
+    root = landing_run[0]
+    kinds = _dbt_kinds(root / "wh")
+    assert "unit_test" not in kinds, kinds
+    assert kinds["model"] == {"success"} and kinds["test"] == {"pass"}, kinds
+    assert "dbt's unit tests are left out of a user's build" in (root / "wh" / "logs" / "dbt.log").read_text()
+
+
+def test_the_test_suite_s_builds_run_dbt_s_unit_tests_and_they_pass(bundled_run):
+    warehouse = bundled_run.serving_db.parent
+    assert _dbt_kinds(warehouse).get("unit_test") == {"pass"}
+    results = json.loads((warehouse / "dbt_target" / "run_results.json").read_text(encoding="utf-8"))
+    ran = {result["unique_id"] for result in results["results"] if result["unique_id"].startswith("unit_test.")}
+    manifest = json.loads((warehouse / "dbt_target" / "manifest.json").read_text(encoding="utf-8"))
+    assert ran == set(manifest["unit_tests"]) and len(ran) >= 8, sorted(ran)
 
 
 def _warned_file(root: Path) -> tuple[Path, int]:
