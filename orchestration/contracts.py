@@ -75,9 +75,34 @@ class ExpectationFailure:
 _lock = threading.Lock()
 
 
-@lru_cache(maxsize=1)
+_context_lock = threading.Lock()
+
+
 def _context():
-    """One ephemeral GX context per process (each new one leaves a temporary docs directory behind)."""
+    """One ephemeral GX context per process (each new one leaves a temporary docs directory behind), made once
+    even when two threads ask at the same time (:func:`warm_up_in_background`)."""
+    with _context_lock:
+        return _new_context()
+
+
+def warm_up_in_background() -> threading.Thread:
+    """Import GX and make the process's context on a thread of its own (about 2 s of Python), while the process
+    waits on something else: the run's dbt build, after which the mart checks and Data Docs need GX at once. A
+    failure here is left for the first real use of GX to raise and report."""
+
+    def warm_up() -> None:
+        try:
+            _context()
+        except Exception:  # noqa: BLE001 - the mart checks import GX again and say what is wrong
+            logging.getLogger(__name__).debug("warming up Great Expectations failed", exc_info=True)
+
+    thread = threading.Thread(target=warm_up, name="gx-warm-up")
+    thread.start()
+    return thread
+
+
+@lru_cache(maxsize=1)
+def _new_context():
     # GX logs at INFO while importing and on every context (docs directory, data sources): keep run logs clean.
     logging.getLogger("great_expectations").setLevel(logging.WARNING)
     import great_expectations as gx

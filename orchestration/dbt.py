@@ -19,6 +19,7 @@ from packaging.version import Version
 
 from orchestration import progress
 from orchestration.build_state import BuildPlan, forget_token, keep_manifest, plan_build, selectors, topological_index
+from orchestration.contracts import warm_up_in_background
 from orchestration.lake import export_raw, import_tables, prepare_spark_dir, source_tables
 from orchestration.resources import DBT_PROJECT_DIR, WarehouseResource
 
@@ -183,6 +184,8 @@ def warehouse_dbt_models(context: AssetExecutionContext, dbt: DbtCliResource, wa
         return
     if on_spark:
         _export_lake(warehouse, manifest)
+    # the mart checks and Data Docs that follow the build need GX: import it while this process waits on dbt
+    warm_up_in_background()
     with (
         progress.phase(f"dbt build{' on Spark' if on_spark else ''}: {_phase_title(plan)}") as phase,
         log_path.open("w", encoding="utf-8") as log_file,

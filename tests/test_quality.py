@@ -58,3 +58,17 @@ def test_rows_left_out_are_reported(serving):
         "select sum(observed_value) from fct_data_quality where check_name like 'row_left_out:%'"
     ).fetchone()[0]
     assert left_out > 0
+
+
+def test_gx_is_warmed_up_on_a_thread_of_its_own_and_its_context_made_once():
+    """The dbt step imports GX beside dbt's build (orchestration/dbt.py); the mart checks that ask for the context
+    while the thread is still making it get the same one, made once."""
+    from orchestration import contracts
+
+    contracts._new_context.cache_clear()
+    thread = contracts.warm_up_in_background()
+    first = contracts._context()  # most often while the thread is still making it
+    thread.join(timeout=120)
+    assert not thread.is_alive()
+    assert contracts._context() is first
+    assert contracts._new_context.cache_info().misses == 1
