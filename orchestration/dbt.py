@@ -184,8 +184,9 @@ def warehouse_dbt_models(context: AssetExecutionContext, dbt: DbtCliResource, wa
         return
     if on_spark:
         _export_lake(warehouse, manifest)
-    # the mart checks and Data Docs that follow the build need GX: import it while this process waits on dbt
-    warm_up_in_background()
+    # the mart checks, benefits marts and Data Docs that follow need GX and statsmodels: import them while this
+    # process waits on dbt
+    warm_up_in_background("orchestration.analytics.marts")
     with (
         progress.phase(f"dbt build{' on Spark' if on_spark else ''}: {_phase_title(plan)}") as phase,
         log_path.open("w", encoding="utf-8") as log_file,

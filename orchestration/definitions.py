@@ -37,7 +37,6 @@ from dagster import (
 from dagster._core.storage.tags import ASSET_PARTITION_RANGE_END_TAG, ASSET_PARTITION_RANGE_START_TAG
 
 from orchestration import progress
-from orchestration.analytics.marts import build_benefits_marts
 from orchestration.build_state import remember_build
 from orchestration.dbt import DBT_GLOBAL_FLAGS, WarehouseDbtResource, dbt_project, warehouse_dbt_models
 from orchestration.publish import publish_serving_database
@@ -81,6 +80,10 @@ BENEFITS_MARTS = {
 )
 def benefits_marts(context: AssetExecutionContext, warehouse: WarehouseResource):
     """Benefits tracking, SPC and evaluation (SPEC §7), computed from the dbt marts in the build database."""
+    # imported here, not with the definitions: statsmodels and SciPy cost about 1 s, which a run with nothing to
+    # build or a `dagster dev` start need not pay (the dbt step imports them beside dbt's build)
+    from orchestration.analytics.marts import build_benefits_marts
+
     with progress.phase("Benefits marts: benefits tracking, SPC and evaluation") as phase:
         con = warehouse.connect_build()
         try:

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import subprocess
+import sys
 from datetime import date
 
 import duckdb
@@ -66,9 +68,23 @@ def test_gx_is_warmed_up_on_a_thread_of_its_own_and_its_context_made_once():
     from orchestration import contracts
 
     contracts._new_context.cache_clear()
-    thread = contracts.warm_up_in_background()
+    thread = contracts.warm_up_in_background("orchestration.analytics.marts")
     first = contracts._context()  # most often while the thread is still making it
     thread.join(timeout=120)
     assert not thread.is_alive()
     assert contracts._context() is first
     assert contracts._new_context.cache_info().misses == 1
+
+
+def test_the_definitions_leave_gx_and_statsmodels_to_the_warm_up_beside_dbt():
+    """Loading the definitions (every run, ``dagster dev``) imports neither GX nor statsmodels; the warm-up the dbt
+    step starts imports both, so the steps after dbt find them ready."""
+    probe = (
+        "import sys\nimport orchestration.definitions\n"
+        "print('great_expectations' in sys.modules, 'statsmodels' in sys.modules)\n"
+        "from orchestration.contracts import warm_up_in_background\n"
+        "warm_up_in_background('orchestration.analytics.marts').join()\n"
+        "print('great_expectations' in sys.modules, 'statsmodels' in sys.modules)"
+    )
+    result = subprocess.run([sys.executable, "-c", probe], capture_output=True, text=True, timeout=300)
+    assert result.stdout.split() == ["False", "False", "True", "True"], result.stdout + result.stderr
