@@ -24,9 +24,9 @@ import json
 import os
 from dataclasses import dataclass
 from datetime import UTC, datetime
-from functools import lru_cache
 from pathlib import Path
 
+from orchestration.hashing import file_sha256
 from orchestration.resources import REPO_ROOT
 
 RECORD_NAME = ".last_run.json"
@@ -44,21 +44,6 @@ class LastRun:
     serving_db: Path
 
 
-def _sha256(path: Path) -> str:
-    digest = hashlib.sha256()
-    with path.open("rb") as handle:
-        for block in iter(lambda: handle.read(1 << 20), b""):
-            digest.update(block)
-    return digest.hexdigest()
-
-
-@lru_cache(maxsize=4096)
-def _hashed(path: str, size: int, mtime_ns: int, inode: int) -> str:
-    """:func:`_sha256`, once per process for a file as it is (path, size, mtime, inode): a run that finds something
-    new has hashed the new files to say so, and :func:`forget` lists them again as the run starts."""
-    return _sha256(Path(path))
-
-
 def _source_files(sources_dir: Path, known: dict[str, list]) -> dict[str, list]:
     """{relative path: [size, mtime_ns, inode, sha256]} of every file under the sources folder."""
     files: dict[str, list] = {}
@@ -71,7 +56,7 @@ def _source_files(sources_dir: Path, known: dict[str, list]) -> dict[str, list]:
         if previous and previous[:3] == [stat.st_size, stat.st_mtime_ns, stat.st_ino]:
             sha = previous[3]
         else:
-            sha = _hashed(str(path), stat.st_size, stat.st_mtime_ns, stat.st_ino)
+            sha = file_sha256(path)  # once per process: the feed's gate asks for the same hash
         files[relative] = [stat.st_size, stat.st_mtime_ns, stat.st_ino, sha]
     return files
 

@@ -14,7 +14,6 @@ import csv
 import ctypes
 import ctypes.util
 import gc
-import hashlib
 import io
 import logging
 import os
@@ -25,7 +24,6 @@ from collections.abc import Iterable, Sequence
 from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass, field, replace
 from datetime import UTC, date, datetime
-from functools import lru_cache
 from pathlib import Path
 
 import duckdb
@@ -34,6 +32,7 @@ import pyarrow as pa
 import pyarrow.csv as pa_csv
 
 from orchestration import progress
+from orchestration.hashing import file_sha256
 
 log = logging.getLogger(__name__)
 
@@ -54,8 +53,6 @@ MAX_ROWS_PER_RULE = 20
 #: The first month the warehouse can hold (its first monthly partition): NHS England's RTT full extracts go back to
 #: April 2010 in this layout family, and the other feeds start later. Nothing before it can reach the warehouse.
 FIRST_MONTH = date(2010, 4, 1)
-
-_CHUNK = 1 << 20
 
 
 # --------------------------------------------------------------------------------------------------------------
@@ -169,24 +166,6 @@ class IngestResult(LoadOutcome):
 
 # --------------------------------------------------------------------------------------------------------------
 # Reading delivered files
-
-
-def file_sha256(path: Path) -> str:
-    """SHA-256 of the file's bytes as delivered (the zip, for a zipped file): the identity used for idempotency.
-
-    Remembered within the process for the file's path, size, modification time and inode, so the gate and the
-    feed's reader do not both read a 75 MB file to hash it."""
-    stat = os.stat(path)
-    return _sha256_of(str(Path(path).resolve()), stat.st_size, stat.st_mtime_ns, stat.st_ino)
-
-
-@lru_cache(maxsize=512)
-def _sha256_of(path: str, _size: int, _mtime_ns: int, _inode: int) -> str:
-    digest = hashlib.sha256()
-    with open(path, "rb") as handle:
-        while chunk := handle.read(_CHUNK):
-            digest.update(chunk)
-    return digest.hexdigest()
 
 
 def open_source_file(path: Path) -> tuple[str, bytes]:

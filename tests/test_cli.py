@@ -280,7 +280,7 @@ def test_a_run_records_the_files_as_it_started_hashing_only_those_that_changed(t
     """What the next run compares with is what this run read: the files as it started, not as they are when it
     ends (a file replaced meanwhile makes the next run a full one). A file whose size, mtime and inode are as
     recorded keeps its SHA-256, so an update of a large history hashes only its new files."""
-    from orchestration import nothing_new
+    from orchestration import hashing, nothing_new, raw
 
     sources, warehouse = tmp_path / "sources", tmp_path / "wh"
     (sources / "rtt").mkdir(parents=True)
@@ -291,8 +291,8 @@ def test_a_run_records_the_files_as_it_started_hashing_only_those_that_changed(t
     serving.write_bytes(b"published")
 
     hashed = []
-    real = nothing_new._sha256
-    monkeypatch.setattr(nothing_new, "_sha256", lambda path: hashed.append(path.name) or real(path))
+    real = hashing._digest
+    monkeypatch.setattr(hashing, "_digest", lambda path: hashed.append(path.name) or real(path))
 
     files = nothing_new.forget(warehouse, sources)  # no earlier run: every file is hashed
     assert hashed == ["held.csv"]
@@ -305,9 +305,20 @@ def test_a_run_records_the_files_as_it_started_hashing_only_those_that_changed(t
 
     new.write_text("a,b\n3,45\n")  # replaced while the run reads the old bytes
     nothing_new.remember(sources, warehouse, serving, nothing_new.settings(), files)
+    hashed.clear()
     assert nothing_new.unchanged_since_last_run(sources, warehouse) is None
-    nothing_new.remember(sources, warehouse, serving, nothing_new.settings(), nothing_new.forget(warehouse, sources))
+    files = nothing_new.forget(warehouse, sources)
+    assert hashed == ["new.csv"]  # its new bytes, once: to say something is new, then to list it
+    nothing_new.remember(sources, warehouse, serving, nothing_new.settings(), files)
     assert nothing_new.unchanged_since_last_run(sources, warehouse) is not None
+
+    # the feed's gate asks for the hash the run's start took: the file is not read again for it
+    hashed.clear()
+    con = duckdb.connect(str(tmp_path / "gate.duckdb"))
+    raw.ensure_file_loads(con, "raw_rtt")
+    assert raw.known_file_sha256(con, "raw_rtt", new) == files["rtt/new.csv"][3]
+    con.close()
+    assert hashed == []
 
 
 def test_a_run_that_fails_leaves_nothing_to_compare_with(landing_run):
