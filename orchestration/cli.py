@@ -175,7 +175,8 @@ def _run(args: argparse.Namespace) -> int:
     if os.environ.get("COLLAB_ENGINE", "duckdb") != "duckdb":
         print(f"Engine: {os.environ['COLLAB_ENGINE']} (dbt's models built there; the serving database is DuckDB)")
     run_settings = nothing_new.settings()
-    last = None if args.force else nothing_new.unchanged_since_last_run(sources_dir, warehouse_dir)
+    notice = _HashingNotice()
+    last = None if args.force else nothing_new.unchanged_since_last_run(sources_dir, warehouse_dir, announce=notice)
     if last is not None:
         print(
             f"Nothing new: {last.files:,} file{'' if last.files == 1 else 's'} under the sources folder, all as "
@@ -195,7 +196,7 @@ def _run(args: argparse.Namespace) -> int:
 
     _freeze_heap()  # what the imports made lives as long as the run
     warehouse_dir.mkdir(parents=True, exist_ok=True)
-    files_read = nothing_new.forget(warehouse_dir, sources_dir)
+    files_read = nothing_new.forget(warehouse_dir, sources_dir, announce=notice)
     reports: list[Path] = []
     with (
         logging_to_files(warehouse_dir / "logs"),
@@ -219,6 +220,23 @@ def _run(args: argparse.Namespace) -> int:
     if summary.exit_code == 0:
         nothing_new.remember(sources_dir, warehouse_dir, summary.serving_db, run_settings, files_read)
     return summary.exit_code
+
+
+class _HashingNotice:
+    """Says once, before a long pause with nothing on the screen, that the run is hashing files no earlier run
+    recorded (the "nothing new" comparison and the run's own record ask in turn; each file is hashed once)."""
+
+    def __init__(self) -> None:
+        self.said = False
+
+    def __call__(self, files: int, size: int) -> None:
+        if not self.said:
+            self.said = True
+            print(
+                f"Noting {files:,} file{'' if files == 1 else 's'} ({size / 1e9:.1f} GB) that no earlier run "
+                "recorded: their SHA-256, so that the next run knows them ...",
+                flush=True,
+            )
 
 
 def _synthetic(sources_dir: Path) -> str | None:

@@ -325,3 +325,32 @@ def test_a_run_that_fails_leaves_nothing_to_compare_with(landing_run):
     root, _, _, result = landing_run
     assert result.returncode == 1
     assert not (root / "wh" / ".last_run.json").exists()
+
+
+def test_a_run_says_so_before_hashing_many_files_no_earlier_run_recorded(tmp_path, monkeypatch, capsys):
+    """A first run over a large history hashes its files before anything else shows (5.5 GB at 60 national months):
+    it says how many first, once, whichever of the comparison and the run's record hashes them."""
+    from orchestration import cli, nothing_new
+
+    sources, warehouse = tmp_path / "sources", tmp_path / "wh"
+    (sources / "rtt").mkdir(parents=True)
+    warehouse.mkdir()
+    (sources / "rtt" / "a.csv").write_text("a,b\n1,2\n")
+    (sources / "rtt" / "b.csv").write_text("a,b\n3,4\n")
+    told: list[tuple[int, int]] = []
+    monkeypatch.setattr(nothing_new, "ANNOUNCE_BYTES", 16)
+    files = nothing_new.forget(warehouse, sources, announce=lambda count, size: told.append((count, size)))
+    assert told == [(2, 16)]
+    serving = warehouse / "serving.duckdb"
+    serving.write_bytes(b"published")
+    nothing_new.remember(sources, warehouse, serving, nothing_new.settings(), files)
+    (sources / "rtt" / "c.csv").write_text("a,b\n5,6\n")  # 8 bytes to hash: under the threshold
+    assert nothing_new.unchanged_since_last_run(sources, warehouse, announce=told.append) is None
+    assert told == [(2, 16)]
+
+    notice = cli._HashingNotice()
+    notice(61, 5_400_000_000)
+    notice(61, 5_400_000_000)
+    assert capsys.readouterr().out.splitlines() == [
+        "Noting 61 files (5.4 GB) that no earlier run recorded: their SHA-256, so that the next run knows them ..."
+    ]
