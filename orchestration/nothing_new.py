@@ -55,22 +55,22 @@ def _source_files(
 ) -> dict[str, list]:
     """{relative path: [size, mtime_ns, inode, sha256]} of every file under the sources folder. ``announce`` is
     told how many files and bytes must be hashed, when that is at least :data:`ANNOUNCE_BYTES`."""
-    found: list[tuple[str, Path, list]] = []
+    found: list[tuple[str, Path, list, str | None]] = []  # relative path, path, [size, mtime, inode], kept SHA
     for path in sorted(sources_dir.rglob("*")):
         if not path.is_file() or any(part.startswith(".") for part in path.relative_to(sources_dir).parts):
             continue
         stat = path.stat()
-        found.append((path.relative_to(sources_dir).as_posix(), path, [stat.st_size, stat.st_mtime_ns, stat.st_ino]))
-    unknown = [(path, key) for relative, path, key in found if (known.get(relative) or [])[:3] != key]
-    if announce is not None and (size := sum(key[0] for _path, key in unknown)) >= ANNOUNCE_BYTES:
-        announce(len(unknown), size)
-    files: dict[str, list] = {}
-    for relative, path, key in found:
+        relative = path.relative_to(sources_dir).as_posix()
+        key = [stat.st_size, stat.st_mtime_ns, stat.st_ino]
         previous = known.get(relative)
-        # a file unchanged since the record keeps its SHA-256; else it is hashed once per process (the feed's
-        # gate asks for the same hash)
-        sha = previous[3] if previous and previous[:3] == key else file_sha256(path)
-        files[relative] = [*key, sha]
+        # a file unchanged since the record keeps its SHA-256; the others are hashed below
+        found.append((relative, path, key, previous[3] if previous and previous[:3] == key else None))
+    if announce is not None:
+        size = sum(key[0] for _relative, _path, key, kept in found if kept is None)
+        if size >= ANNOUNCE_BYTES:
+            announce(sum(kept is None for *_rest, kept in found), size)
+    # hashed once per process: the feed's gate asks for the same hash
+    files = {relative: [*key, kept or file_sha256(path)] for relative, path, key, kept in found}
     return files
 
 
