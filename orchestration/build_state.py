@@ -41,9 +41,9 @@ RECORD_NAME = "build_state.json"
 RECORD_VERSION = 1
 TOKEN_TABLE = "audit.dbt_build_state"
 
-#: Set by the pipeline for dbt itself (where the build database is), not a user's setting.
-#: set by the pipeline itself for dbt (where the build database and Spark's folder are), not by the user
-_NOT_SETTINGS = {"COLLAB_BUILD_DB", "COLLAB_SPARK_DIR"}
+#: set by the pipeline itself for dbt (where the build database and Spark's folder are, the folder dbt starts in),
+#: not by the user
+_NOT_SETTINGS = {"COLLAB_BUILD_DB", "COLLAB_SPARK_DIR", "COLLAB_DBT_WORKDIR"}
 
 
 @dataclass(frozen=True)

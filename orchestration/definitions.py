@@ -38,7 +38,13 @@ from dagster._core.storage.tags import ASSET_PARTITION_RANGE_END_TAG, ASSET_PART
 
 from orchestration import progress
 from orchestration.build_state import remember_build
-from orchestration.dbt import DBT_GLOBAL_FLAGS, WarehouseDbtResource, dbt_project, warehouse_dbt_models
+from orchestration.dbt import (
+    DBT_GLOBAL_FLAGS,
+    DBT_IN_WAREHOUSE,
+    WarehouseDbtResource,
+    dbt_project,
+    warehouse_dbt_models,
+)
 from orchestration.publish import publish_serving_database
 from orchestration.pull import landed_by_run
 from orchestration.quality import build_mart_checks
@@ -305,7 +311,9 @@ def build_definitions(
         resources={
             "warehouse": warehouse or WarehouseResource(),
             "publishers": publishers or PublishersResource(),
-            "dbt": WarehouseDbtResource(project_dir=dbt_project, global_config_flags=DBT_GLOBAL_FLAGS),
+            "dbt": WarehouseDbtResource(
+                project_dir=dbt_project, global_config_flags=DBT_GLOBAL_FLAGS, dbt_executable=str(DBT_IN_WAREHOUSE)
+            ),
         },
     )
 

@@ -101,6 +101,19 @@ def test_a_user_s_build_leaves_out_dbt_s_unit_tests_and_says_so(landing_run):
     assert "dbt's unit tests are left out of a user's build" in (root / "wh" / "logs" / "dbt.log").read_text()
 
 
+def test_a_new_warehouse_s_first_build_reuses_the_project_s_parse(landing_run):
+    """dbt starts in the warehouse and finds its build database there by a relative name, so the project's partial
+    parse (made with a build's --vars and that name) is valid for a new warehouse: dbt re-reads only the seeds
+    that dagster-dbt's preparer marks changed instead of parsing 59 models and 309 tests again."""
+    root = landing_run[0]
+    debug_log = (root / "wh" / "dbt_target" / "dbt.log").read_text(encoding="utf-8")
+    assert "Unable to do partial parsing" not in debug_log
+    assert "Partial parsing enabled: 0 files deleted, 0 files added" in debug_log
+    assert (root / "wh" / "build.duckdb").exists()
+    # the relative name is resolved in the warehouse, never in the project folder dbt used to start in
+    assert not list((Path(__file__).resolve().parents[1] / "dbt_project").glob("*.duckdb"))
+
+
 def test_the_test_suite_s_builds_run_dbt_s_unit_tests_and_they_pass(bundled_run):
     warehouse = bundled_run.serving_db.parent
     assert _dbt_kinds(warehouse).get("unit_test") == {"pass"}
