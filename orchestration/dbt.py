@@ -13,6 +13,7 @@ from functools import cached_property
 from importlib.metadata import version as installed_version
 from pathlib import Path
 
+import duckdb
 from dagster import AssetExecutionContext, Failure, MetadataValue, Output
 from dagster_dbt import DbtCliResource, DbtProject, dbt_assets
 from packaging.version import Version
@@ -266,6 +267,8 @@ def warehouse_dbt_models(context: AssetExecutionContext, dbt: DbtCliResource, wa
         keep_manifest(warehouse.warehouse_path, kept, build_vars)
     if not succeeded:
         problems = watcher.problems or [f"dbt exited with code {invocation.process.returncode}"]
+        if not on_spark:
+            problems = _with_failing_rows(problems, warehouse)
         raise Failure(
             description=f"dbt build failed; dbt's output: {log_path}",
             metadata={
@@ -274,6 +277,62 @@ def warehouse_dbt_models(context: AssetExecutionContext, dbt: DbtCliResource, wa
                 "problems": MetadataValue.json(problems[:MAX_PROBLEM_LINES]),
             },
         )
+
+
+#: A failed data test's first rows shown under its failure line (dbt prints only how many it returned).
+FAILING_ROWS_SHOWN = 3
+
+
+def _failing_rows(warehouse: WarehouseResource) -> dict[str, list[str]]:
+    """{failed data test's name: its first rows, as ``column value`` text}: what it found (the columns with nulls
+    and how many, the duplicated keys, the values outside the accepted ones), from its compiled SQL run again in
+    the build database that dbt has just left."""
+    results_path = warehouse.dbt_target_path / "run_results.json"
+    if not results_path.exists():
+        return {}
+    results = json.loads(results_path.read_text(encoding="utf-8")).get("results", [])
+    failed = [
+        result
+        for result in results
+        if result.get("status") == "fail" and result.get("compiled_code") and result["unique_id"].startswith("test.")
+    ]
+    if not failed:
+        return {}
+    shown: dict[str, list[str]] = {}
+    con = duckdb.connect(str(warehouse.build_db_path), read_only=True)
+    try:
+        for result in failed:
+            name = result["unique_id"].split(".")[2]
+            try:
+                cursor = con.execute(f"select * from ({result['compiled_code']}) limit {FAILING_ROWS_SHOWN}")
+                columns = [d[0] for d in cursor.description]
+                rows = cursor.fetchall()
+            except duckdb.Error as error:
+                shown[name] = [f"(its rows could not be read again: {str(error).splitlines()[0]})"]
+                continue
+            lines = [", ".join(f"{column} {value}" for column, value in zip(columns, row, strict=True)) for row in rows]
+            more = (result.get("failures") or 0) - len(rows)
+            if more > 0:
+                lines.append(f"… and {more:,} more")
+            shown[name] = lines
+    finally:
+        con.close()
+    return shown
+
+
+def _with_failing_rows(problems: list[str], warehouse: WarehouseResource) -> list[str]:
+    """dbt's error lines with each failed data test's first rows under its ``Failure in test <name>`` line."""
+    try:
+        rows = _failing_rows(warehouse)
+    except (OSError, ValueError, duckdb.Error):
+        return problems  # what dbt said stands on its own
+    out: list[str] = []
+    for line in problems:
+        out.append(line)
+        for name, found in rows.items():
+            if line.startswith(f"Failure in test {name} "):
+                out.extend(f"  found: {text}" for text in found)
+    return out
 
 
 def _plan(warehouse: WarehouseResource, manifest: dict, build_vars: dict) -> BuildPlan:

@@ -198,10 +198,35 @@ def test_quiet_prints_only_the_summary_and_a_dbt_failure_names_its_log(tmp_path)
     assert " ..." not in out and "done:" not in out  # no progress
     assert "Step failed: warehouse_dbt_models" in out
     assert f"  dbt build failed; dbt's output: {warehouse / 'logs' / 'dbt.log'}" in out
-    assert "Failure in test source_not_null_oap_monthly_statistics_period_month" in out
+    assert "Failure in test source_not_null_columns_oap_monthly_statistics_" in out
     assert 'Binder Error: Referenced column "period_month" not found' in out
     assert "Nothing was published" in out
     assert "Failure in test" in (warehouse / "logs" / "dbt.log").read_text()
+
+
+def test_a_failed_dbt_test_shows_what_it_found(tmp_path):
+    """A raw row with no suppression flag breaks the source's not-null test: dbt says only "Got 1 result"; the
+    summary names the column and how many rows lack it, under the failure's line, and nothing is published."""
+    from orchestration.sources import oap
+
+    (tmp_path / "sources" / "rtt").mkdir(parents=True)
+    warehouse = tmp_path / "wh"
+    warehouse.mkdir()
+    con = duckdb.connect(str(warehouse / "build.duckdb"))
+    con.execute("create schema raw_oap")
+    oap.ensure_raw_tables(con)
+    con.execute(
+        "insert into raw_oap.monthly_statistics (period_month, is_suppressed) "
+        "values (date '2024-04-01', null), (date '2024-04-01', null), (date '2024-04-01', false)"
+    )
+    con.close()
+    result = run_cli("run", "--quiet", "--sources-dir", str(tmp_path / "sources"), "--warehouse-dir", str(warehouse))
+    assert result.returncode == 1, result.stdout + result.stderr
+    lines = result.stdout.splitlines()
+    failure = next(i for i, line in enumerate(lines) if "Failure in test source_not_null_columns_oap_monthly_" in line)
+    assert lines[failure + 1] == "    found: null_column is_suppressed, null_rows 2", lines[failure - 2 : failure + 6]
+    assert "Nothing was published" in result.stdout
+    assert not (warehouse / "serving.duckdb").exists()
 
 
 def test_a_bad_file_exits_1_and_says_file_row_column_and_rule(landing_run):
