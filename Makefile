@@ -102,13 +102,15 @@ dagster: $(INSTALLED)
 	$(BIN)/dagster dev -m orchestration.definitions
 
 ## lint: ruff on the Python, sqlfluff on the dbt models (pyproject.toml [tool.sqlfluff]: dbt templater, DuckDB dialect);
-## dbt compiles the models against an empty throwaway build database, never the warehouse a run may be writing
+## dbt compiles the models against an empty throwaway build database, never the warehouse a run may be writing,
+## with its artefacts in that folder too (the project's own partial parse is the one new warehouses reuse)
 SQLFLUFF_DB_DIR := dbt_project/target/sqlfluff
 lint: $(INSTALLED)
 	$(BIN)/ruff check orchestration tests
 	$(BIN)/ruff format --check orchestration tests
 	@rm -rf $(SQLFLUFF_DB_DIR) && mkdir -p $(SQLFLUFF_DB_DIR)
-	COLLAB_BUILD_DB=$(CURDIR)/$(SQLFLUFF_DB_DIR)/build.duckdb $(BIN)/sqlfluff lint dbt_project/models
+	COLLAB_BUILD_DB=$(CURDIR)/$(SQLFLUFF_DB_DIR)/build.duckdb DBT_TARGET_PATH=$(CURDIR)/$(SQLFLUFF_DB_DIR)/target \
+		$(BIN)/sqlfluff lint dbt_project/models
 
 clean:
 	rm -rf warehouse seeds/samples dbt_project/target dbt_project/logs

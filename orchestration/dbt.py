@@ -81,12 +81,17 @@ dbt_project = DbtProject(project_dir=DBT_PROJECT_DIR, profiles_dir=DBT_PROJECT_D
 
 def _manifest_is_stale(project: DbtProject) -> bool:
     """True when a model, macro, seed or setting changed after the manifest was written, or it was parsed with
-    other arguments than a build's (an older checkout's parse: its partial parse would be rejected)."""
+    other arguments than a build's (an older checkout's parse), or another dbt run in the project folder (``dbt``
+    by hand, sqlfluff's dbt templater) has since rewritten its partial parse for its own profile and vars: a new
+    warehouse's build would reject that one and parse the whole project again."""
     manifest = project.manifest_path
     stamp = manifest.with_name(_PARSE_ARGS_STAMP)
-    if not manifest.exists() or not stamp.exists():
+    partial_parse = manifest.with_name("partial_parse.msgpack")
+    if not manifest.exists() or not stamp.exists() or not partial_parse.exists():
         return True
     if stamp.read_text(encoding="utf-8") != json.dumps(PARSE_ARGS):
+        return True
+    if partial_parse.stat().st_mtime_ns > stamp.stat().st_mtime_ns:
         return True
     built = manifest.stat().st_mtime
     watched = [DBT_PROJECT_DIR / "dbt_project.yml", DBT_PROJECT_DIR / "profiles.yml"]

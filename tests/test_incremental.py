@@ -170,3 +170,31 @@ def test_the_macros_fingerprint_follows_every_macro_file(tmp_path: Path):
     assert macros_fingerprint(folder) == first
     (folder / "nested" / "b.sql").rename(folder / "b.sql")
     assert macros_fingerprint(folder) != first
+
+
+def test_the_project_is_parsed_again_when_another_dbt_run_rewrote_its_partial_parse(tmp_path: Path):
+    """The project's partial parse is the one a new warehouse reuses, valid only for a build's --vars and relative
+    build database: a parse with other arguments (an older checkout) or a dbt run by hand or by sqlfluff in the
+    project folder, which rewrites it for its own profile, makes the project's manifest stale."""
+    import json
+    import time
+    from types import SimpleNamespace
+
+    from orchestration.dbt import PARSE_ARGS, _manifest_is_stale
+
+    target = tmp_path / "target"
+    target.mkdir()
+    project = SimpleNamespace(manifest_path=target / "manifest.json")
+    (target / "manifest.json").write_text("{}")
+    (target / "partial_parse.msgpack").write_bytes(b"parsed")
+    assert _manifest_is_stale(project)  # no record of how it was parsed
+    time.sleep(0.01)
+    (target / "collab_parse_args.json").write_text(json.dumps(PARSE_ARGS))
+    assert not _manifest_is_stale(project)
+    (target / "collab_parse_args.json").write_text(json.dumps(["parse"]))
+    assert _manifest_is_stale(project)  # parsed with other arguments than a build's
+    (target / "collab_parse_args.json").write_text(json.dumps(PARSE_ARGS))
+    assert not _manifest_is_stale(project)
+    time.sleep(0.01)
+    (target / "partial_parse.msgpack").write_bytes(b"parsed by someone else")
+    assert _manifest_is_stale(project)
