@@ -22,7 +22,7 @@ from orchestration import progress
 from orchestration.build_state import BuildPlan, forget_token, keep_manifest, plan_build, selectors, topological_index
 from orchestration.contracts import warm_up_in_background
 from orchestration.lake import export_raw, import_tables, prepare_spark_dir, source_tables
-from orchestration.resources import DBT_PROJECT_DIR, WarehouseResource
+from orchestration.resources import BUILD_DB_NAME, DBT_PROJECT_DIR, WarehouseResource
 
 # dbt is installed beside this Python (the project's .venv); make it findable even when .venv is not activated.
 _VENV_BIN = str(Path(sys.executable).parent)
@@ -69,7 +69,6 @@ def dbt_build_vars(on_spark: bool = False) -> dict:
 #: project's own parse (``target/partial_parse.msgpack``, which dagster-dbt copies into a new warehouse's target
 #: folder) is reused by a new warehouse's first build instead of dbt parsing the whole project again (3.5 s).
 DBT_IN_WAREHOUSE = Path(__file__).with_name("dbt_in_warehouse")
-BUILD_DB_NAME = "build.duckdb"
 WORKDIR_SETTING = "COLLAB_DBT_WORKDIR"
 
 #: How the project's manifest and partial parse are made: as a DuckDB build would parse it.
@@ -194,7 +193,7 @@ def warehouse_dbt_models(context: AssetExecutionContext, dbt: DbtCliResource, wa
     # dbt reads the build database's path from its profile's env_var, relative to the folder it is started in (see
     # DBT_IN_WAREHOUSE); the subprocess inherits os.environ.
     os.environ[WORKDIR_SETTING] = str(warehouse.build_db_path.parent)
-    os.environ["COLLAB_BUILD_DB"] = warehouse.build_db_path.name
+    os.environ["COLLAB_BUILD_DB"] = BUILD_DB_NAME
     on_spark = warehouse.engine == "spark"
     # the engine is one of the build's settings: a warehouse built on one engine is rebuilt whole on the other
     build_vars = dbt_build_vars(on_spark)

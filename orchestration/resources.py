@@ -24,6 +24,8 @@ LANDING_DIR = REPO_ROOT / "landing"
 DEFAULT_WAREHOUSE_DIR = REPO_ROOT / "warehouse"
 EXPECTATIONS_DIR = REPO_ROOT / "expectations"
 DBT_PROJECT_DIR = REPO_ROOT / "dbt_project"
+#: The build database's file name in every warehouse folder (dbt finds it by this name, relative to the warehouse).
+BUILD_DB_NAME = "build.duckdb"
 #: Where dbt builds the models (issue 15): DuckDB, embedded, is the default; Spark runs the same project.
 ENGINES = ("duckdb", "spark")
 
@@ -62,7 +64,7 @@ class WarehouseResource(ConfigurableResource):
 
     @property
     def build_db_path(self) -> Path:
-        return self.warehouse_path / "build.duckdb"
+        return self.warehouse_path / BUILD_DB_NAME
 
     @property
     def serving_db_path(self) -> Path:
